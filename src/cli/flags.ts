@@ -1,0 +1,88 @@
+// Flag parsing shared by every sub-command: node's parseArgs plus typed conversions whose errors name the
+// flag and the expected form, so a bad flag is a one-line message and exit code 2, never a stack trace.
+import { parseArgs } from 'node:util';
+
+/** A user error in a flag: printed as one line, exit code 2. */
+export class FlagError extends Error {
+  override readonly name = 'FlagError';
+}
+
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  readonly multiple?: boolean;
+  readonly short?: string;
+}
+
+/** Parses `argv` against `spec`; unknown flags and stray positionals (unless allowed) are FlagErrors. */
+export function parseFlags<T extends Record<string, FlagSpec>>(
+  argv: readonly string[],
+  spec: T,
+  allowPositionals = false,
+): { values: { [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : T[K]['multiple'] extends true ? string[] : string }; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options: spec as never, allowPositionals, strict: true });
+    return { values: values as never, positionals };
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+}
+
+/** A positive integer flag, or `fallback` when absent. */
+export function intFlag(name: string, raw: string | undefined, fallback: number, min = 1): number {
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw.trim()) || Number(raw) < min) {
+    throw new FlagError(`--${name}: expected an integer ≥ ${min}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+/** A finite number flag within [min, max], or `fallback` when absent. */
+export function numberFlag(name: string, raw: string | undefined, fallback: number, min = -Infinity, max = Infinity): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw new FlagError(`--${name}: expected a number in [${min}, ${max}], got "${raw}"`);
+  }
+  return value;
+}
+
+const durationUnits: Record<string, number> = { s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, m: 60, h: 3600 };
+
+/** Parses a duration: a plain number of seconds, or a number with a unit (`1ms`, `100us`, `2s`, `5m`). */
+export function parseDurationSeconds(raw: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*(s|ms|us|µs|m|h)?\s*$/i.exec(raw);
+  if (match === null) return undefined;
+  const unit = durationUnits[(match[2] ?? 's').toLowerCase()];
+  return unit === undefined ? undefined : Number(match[1]) * unit;
+}
+
+/** A positive duration flag in seconds, or `fallback` when absent. */
+export function durationFlag(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const seconds = parseDurationSeconds(raw);
+  if (seconds === undefined || !(seconds > 0)) {
+    throw new FlagError(`--${name}: expected a positive duration such as 0.001, 1ms or 100us, got "${raw}"`);
+  }
+  return seconds;
+}
+
+/** One of `choices` (case-insensitive), or `fallback` when absent. */
+export function choiceFlag<C extends string>(name: string, raw: string | undefined, choices: readonly C[], fallback: C): C {
+  if (raw === undefined) return fallback;
+  const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+  if (found === undefined) throw new FlagError(`--${name}: expected one of ${choices.join(', ')}, got "${raw}"`);
+  return found;
+}
+
+/** Runs a command body, turning FlagErrors into a one-line message and exit code 2. */
+export async function runCommand(name: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`perseus ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
