@@ -1,0 +1,277 @@
+// Profile + pipeline → Frontier: builds the DAG and the operations, runs the solver, and keeps every point
+// (model and true time/energy) with a compact record of the durations so any point's plan can be rebuilt.
+import type { FrequencyPlan, FrontierPoint, PipelineSpec, PlannerOptions, StagePlan, StageProfile } from '../api/planner-types.ts';
+import { buildPipelineDag, longestPath, type ComputationDag } from './dag.ts';
+import { buildOperationSpecs, optionForDuration, type OperationSpec } from './options.ts';
+import { PlannerInputError, unwrap } from './result.ts';
+import { criticalPath, phillipsDessouky, type StopReason } from './solver.ts';
+
+/** A frontier point with the model values (what the solver optimised) and the true values (measured). */
+export interface SolvedPoint extends FrontierPoint {
+  /** Longest path with the measured times of the planned clocks (s). */
+  readonly trueTimeSeconds: number;
+  /** Measured energies of the planned clocks plus blocking power while waiting (J). */
+  readonly trueEnergyJoules: number;
+}
+
+/** The iteration time–energy frontier of one pipeline, slowest point first. */
+export interface Frontier {
+  readonly pipeline: PipelineSpec;
+  readonly options: PlannerOptions;
+  readonly stageCount: number;
+  readonly points: readonly SolvedPoint[];
+  readonly stopReason: StopReason | 'stage-search';
+  /** The frequency plan at point `index`. */
+  planAt(index: number): FrequencyPlan;
+}
+
+export type ProgressCallback = (done: number, total: number) => void;
+
+const CHECKPOINT_EVERY = 64;
+
+function validateOptions(options: PlannerOptions): void {
+  const issues = [];
+  if (!(options.unitTimeSeconds > 0) || !Number.isFinite(options.unitTimeSeconds)) {
+    issues.push({ path: 'unitTimeSeconds', message: `expected a positive number of seconds, got ${options.unitTimeSeconds}` });
+  }
+  if (!(options.blockingPowerWatts >= 0) || !Number.isFinite(options.blockingPowerWatts)) {
+    issues.push({ path: 'blockingPowerWatts', message: `expected a non-negative number of watts, got ${options.blockingPowerWatts}` });
+  }
+  if (options.costModel !== 'lowtime' && options.costModel !== 'exact') {
+    issues.push({ path: 'costModel', message: `expected lowtime or exact, got ${JSON.stringify(options.costModel)}` });
+  }
+  if (options.granularity !== 'Instruction' && options.granularity !== 'Stage') {
+    issues.push({ path: 'granularity', message: `expected Instruction or Stage, got ${JSON.stringify(options.granularity)}` });
+  }
+  if (issues.length > 0) throw new PlannerInputError(issues);
+}
+
+/** The DAG and per-computation operations shared by solving and evaluation. */
+export interface PlanningProblem {
+  readonly dag: ComputationDag;
+  readonly specs: readonly OperationSpec[];
+  /** specs index of each computation. */
+  readonly specOf: Int32Array;
+}
+
+/** Builds the DAG and operations; throws PlannerInputError naming the field on bad input. */
+export function buildProblem(profile: StageProfile, pipeline: PipelineSpec, options: PlannerOptions): PlanningProblem {
+  validateOptions(options);
+  if (pipeline.stages !== profile.stageCount) {
+    throw new PlannerInputError([{ path: 'stages', message: `the pipeline has ${pipeline.stages} stages but the profile measures ${profile.stageCount}` }]);
+  }
+  const dag = unwrap(buildPipelineDag(pipeline));
+  const specs = unwrap(buildOperationSpecs(profile, options.unitTimeSeconds, options.blockingPowerWatts, options.costModel));
+  const specOf = new Int32Array(dag.count);
+  for (let i = 0; i < dag.count; i++) specOf[i] = dag.stage[i]! * 2 + dag.instruction[i]!;
+  return { dag, specs, specOf };
+}
+
+/** True (measured) iteration time and energy of per-computation option choices given by durations. */
+export function trueMetricsOfDurations(problem: PlanningProblem, duration: Int32Array, blockingPowerWatts: number): { timeSeconds: number; energyJoules: number } {
+  const { dag, specs, specOf } = problem;
+  const times = new Float64Array(dag.count);
+  let energy = 0;
+  let busy = 0;
+  for (let i = 0; i < dag.count; i++) {
+    const o = optionForDuration(specs[specOf[i]!]!, duration[i]!);
+    times[i] = o.timeSeconds;
+    energy += o.energyJoules;
+    busy += o.timeSeconds;
+  }
+  const time = longestPath(dag, times);
+  return { timeSeconds: time, energyJoules: energy + blockingPowerWatts * (dag.stageCount * time - busy) };
+}
+
+function planFromDurations(problem: PlanningProblem, duration: Int32Array, point: FrontierPoint, granularity: FrequencyPlan['granularity']): FrequencyPlan {
+  const { dag, specs, specOf } = problem;
+  const stages: StagePlan[] = dag.stageOrder.map((order, stage) => ({
+    stage,
+    computations: Array.from(order, (i) => ({
+      instruction: dag.instruction[i] === 0 ? ('forward' as const) : ('backward' as const),
+      microbatch: dag.microbatch[i]!,
+      chunk: dag.chunk[i]!,
+      frequencyMhz: optionForDuration(specs[specOf[i]!]!, duration[i]!).frequencyMhz,
+    })),
+  }));
+  return { granularity, modelTimeSeconds: point.timeSeconds, modelEnergyJoules: point.energyJoules, stages };
+}
+
+/**
+ * Solves the whole frontier (Instruction granularity: Phillips–Dessouky; Stage granularity: see
+ * solveStageFrontier). Deterministic; throws PlannerInputError on invalid input.
+ */
+export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, options: PlannerOptions, onProgress?: ProgressCallback): Frontier {
+  if (options.granularity === 'Stage') return solveStageFrontier(profile, pipeline, options, onProgress);
+  const problem = buildProblem(profile, pipeline, options);
+  const { dag, specs, specOf } = problem;
+  const unit = options.unitTimeSeconds;
+  const P = options.blockingPowerWatts;
+  const ops = Array.from(specOf, (k) => specs[k]!);
+
+  const fastest = Int32Array.from(ops, (o) => o.minDuration);
+  const minTime = criticalPath(dag, fastest).total;
+  const duration = Int32Array.from(ops, (o) => o.maxDuration);
+  const maxTime = criticalPath(dag, duration).total;
+  const total = Math.max(1, maxTime - minTime);
+
+  const points: SolvedPoint[] = [];
+  const checkpoints: Int32Array[] = [];
+  const deltas: Array<{ up: Int32Array; down: Int32Array }> = [];
+  const record = (quantTime: number, cost: number): void => {
+    if (points.length % CHECKPOINT_EVERY === 0) checkpoints.push(duration.slice());
+    const truth = trueMetricsOfDurations(problem, duration, P);
+    points.push({
+      timeSeconds: quantTime * unit,
+      energyJoules: cost + dag.stageCount * P * quantTime * unit,
+      trueTimeSeconds: truth.timeSeconds,
+      trueEnergyJoules: truth.energyJoules,
+    });
+  };
+
+  const solver = phillipsDessouky(dag, ops, duration);
+  let stopReason: StopReason = 'limit';
+  for (;;) {
+    const step = solver.next();
+    if (step.done === true) {
+      stopReason = step.value;
+      break;
+    }
+    deltas.push({ up: step.value.spedUp, down: step.value.slowedDown });
+    record(step.value.quantTime, step.value.cost);
+    onProgress?.(Math.min(total, maxTime - step.value.quantTime), total);
+  }
+  // Deltas[k] led to point k; checkpoint c holds the durations of point c·CHECKPOINT_EVERY.
+  const durationsAt = (index: number): Int32Array => {
+    if (!Number.isInteger(index) || index < 0 || index >= points.length) {
+      throw new RangeError(`frontier point index ${index} out of range [0, ${points.length - 1}]`);
+    }
+    const base = Math.floor(index / CHECKPOINT_EVERY);
+    const d = checkpoints[base]!.slice();
+    for (let k = base * CHECKPOINT_EVERY + 1; k <= index; k++) {
+      for (const i of deltas[k]!.up) d[i]!--;
+      for (const i of deltas[k]!.down) d[i]!++;
+    }
+    return d;
+  };
+  return {
+    pipeline,
+    options,
+    stageCount: dag.stageCount,
+    points,
+    stopReason,
+    planAt: (index) => planFromDurations(problem, durationsAt(index), points[index]!, 'Instruction'),
+  };
+}
+
+/**
+ * Stage granularity: one clock per stage for the whole iteration. Starting from every stage at its top
+ * clock, repeatedly lowers the clock of the stage that saves the most true energy per second of added
+ * iteration time (a stage off the critical path saves energy for free), and keeps the time–energy lower
+ * envelope of every assignment visited, quantized to the unit time.
+ */
+export function solveStageFrontier(profile: StageProfile, pipeline: PipelineSpec, options: PlannerOptions, onProgress?: ProgressCallback): Frontier {
+  const problem = buildProblem(profile, pipeline, { ...options, costModel: 'exact' });
+  const { dag, specs } = problem;
+  const S = dag.stageCount;
+  const P = options.blockingPowerWatts;
+  // A stage's candidate clocks: Pareto-optimal for both its instructions, highest first.
+  const clocks: number[][] = [];
+  for (let s = 0; s < S; s++) {
+    const f = new Set(specs[2 * s]!.options.map((o) => o.frequencyMhz));
+    const b = specs[2 * s + 1]!.options.map((o) => o.frequencyMhz).filter((x) => f.has(x));
+    const all = profile.measurements.filter((m) => m.stage === s).map((m) => m.frequencyMhz);
+    const list = b.length > 0 ? b : [Math.max(...all)];
+    clocks.push([...new Set(list)].sort((x, y) => y - x));
+  }
+  const byKey = new Map(profile.measurements.map((m) => [`${m.stage}/${m.instruction}/${m.frequencyMhz}`, m]));
+  const evaluate = (level: Int32Array): { time: number; energy: number } => {
+    const times = new Float64Array(dag.count);
+    let energy = 0;
+    let busy = 0;
+    for (let i = 0; i < dag.count; i++) {
+      const s = dag.stage[i]!;
+      const m = byKey.get(`${s}/${dag.instruction[i] === 0 ? 'forward' : 'backward'}/${clocks[s]![level[s]!]}`)!;
+      times[i] = m.timeSeconds;
+      energy += m.energyJoules;
+      busy += m.timeSeconds;
+    }
+    const time = longestPath(dag, times);
+    return { time, energy: energy + P * (S * time - busy) };
+  };
+  const level = new Int32Array(S);
+  const visited: Array<{ time: number; energy: number; level: Int32Array }> = [];
+  let current = evaluate(level);
+  visited.push({ ...current, level: level.slice() });
+  const totalSteps = clocks.reduce((a, c) => a + c.length - 1, 0);
+  for (let step = 0; step < totalSteps; step++) {
+    let best = -1;
+    let bestScore = -Infinity;
+    let bestEval = current;
+    for (let s = 0; s < S; s++) {
+      if (level[s]! + 1 >= clocks[s]!.length) continue;
+      level[s]!++;
+      const e = evaluate(level);
+      level[s]!--;
+      const saved = current.energy - e.energy;
+      const added = Math.max(e.time - current.time, 1e-12);
+      const score = saved / added;
+      if (saved > 0 && score > bestScore) {
+        best = s;
+        bestScore = score;
+        bestEval = e;
+      }
+    }
+    if (best < 0) break;
+    level[best]!++;
+    current = bestEval;
+    visited.push({ ...current, level: level.slice() });
+    onProgress?.(step + 1, totalSteps);
+  }
+  // Lower envelope on the unit-time grid, slowest first.
+  const unit = options.unitTimeSeconds;
+  const sorted = [...visited].sort((a, b) => a.time - b.time || a.energy - b.energy);
+  const envelope: typeof visited = [];
+  for (const v of sorted) if (envelope.length === 0 || v.energy < envelope[envelope.length - 1]!.energy) envelope.push(v);
+  const points: SolvedPoint[] = [];
+  const levels: Int32Array[] = [];
+  let lastQ = Number.NaN;
+  for (let k = envelope.length - 1; k >= 0; k--) {
+    const v = envelope[k]!;
+    const q = Math.ceil(v.time / unit - 1e-9);
+    if (q === lastQ) continue;
+    lastQ = q;
+    points.push({ timeSeconds: q * unit, energyJoules: v.energy, trueTimeSeconds: v.time, trueEnergyJoules: v.energy });
+    levels.push(v.level);
+  }
+  return {
+    pipeline,
+    options,
+    stageCount: S,
+    points,
+    stopReason: 'stage-search',
+    planAt: (index) => {
+      const lv = levels[index];
+      if (lv === undefined) throw new RangeError(`frontier point index ${index} out of range [0, ${points.length - 1}]`);
+      const point = points[index]!;
+      return {
+        granularity: 'Stage',
+        modelTimeSeconds: point.timeSeconds,
+        modelEnergyJoules: point.energyJoules,
+        stages: dag.stageOrder.map((order, stage) => {
+          const f = clocks[stage]![lv[stage]!]!;
+          return {
+            stage,
+            frequencyMhz: f,
+            computations: Array.from(order, (i) => ({
+              instruction: dag.instruction[i] === 0 ? ('forward' as const) : ('backward' as const),
+              microbatch: dag.microbatch[i]!,
+              chunk: dag.chunk[i]!,
+              frequencyMhz: f,
+            })),
+          };
+        }),
+      };
+    },
+  };
+}
