@@ -58,6 +58,7 @@ interface RankState {
   statusDirty: boolean;
   statusTimer: TimerHandle | undefined;
   statusInFlight: boolean;
+  statusUrgent: boolean;
   lastStatusMs: number;
   removed: boolean;
 }
@@ -198,6 +199,7 @@ export class NodeAgent {
         statusDirty: false,
         statusTimer: undefined,
         statusInFlight: false,
+        statusUrgent: false,
         lastStatusMs: -Infinity,
         removed: false,
       };
@@ -409,8 +411,9 @@ export class NodeAgent {
     if (rank.graceTimer) {
       this.clock.clearTimer(rank.graceTimer);
       rank.graceTimer = undefined;
-      this.activate(rank);
     }
+    this.activate(rank); // idempotent; re-applies a plan that the grace period reset
+
     this.markStatus(rank);
     this.logger.info('Bound training connection', { namespace: rank.spec.namespace, rank: rank.spec.name, pod: rank.spec.podName, gpus });
     return { ok: true, rank, gpus };
@@ -559,7 +562,8 @@ export class NodeAgent {
       rank.statusTimer = undefined;
     }
     rank.statusDirty = true;
-    if (!rank.statusInFlight) this.writeStatus(rank);
+    if (rank.statusInFlight) rank.statusUrgent = true;
+    else this.writeStatus(rank);
   }
 
   private writeStatus(rank: RankState): void {
@@ -572,7 +576,10 @@ export class NodeAgent {
     this.statusSink.write({ namespace: rank.spec.namespace, name: rank.spec.name }, status).then(
       () => {
         rank.statusInFlight = false;
-        if (rank.statusDirty) this.markStatus(rank);
+        if (rank.statusUrgent) {
+          rank.statusUrgent = false;
+          this.writeStatus(rank);
+        } else if (rank.statusDirty) this.markStatus(rank);
       },
       (err: unknown) => {
         rank.statusInFlight = false;
