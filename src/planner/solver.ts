@@ -107,13 +107,24 @@ export function* phillipsDessouky(
   let edgeTo: Int32Array = new Int32Array(16);
   const spedUp: number[] = [];
   const slowedDown: number[] = [];
+  // Warm start: the previous iteration's flow per edge identity (computation arcs, dependency arcs by CSR
+  // index, source and sink arcs by computation). Consecutive critical DAGs differ little, so starting from
+  // the previous flow leaves only a small imbalance to route; the min cut found is the same.
+  const opFlow = new Float64Array(n);
+  const depFlow = new Float64Array(depEdges);
+  const srcFlow = new Float64Array(n);
+  const snkFlow = new Float64Array(n);
+  let edgeKind: Int32Array = new Int32Array(16);
+  let edgeLb: Float64Array = new Float64Array(16);
+  let previousTotal = 0;
 
   let cp = criticalPath(dag, duration, buffers);
   for (;;) {
     net.reset(nodeCount);
     excess.fill(0);
     let critical = 0;
-    const addCritical = (u: number, v: number, op: number, lb: number, ub: number): void => {
+    // kind: 0 computation arc (index = op), 1 dependency arc (index = CSR position), 2 source arc, 3 sink arc.
+    const addCritical = (u: number, v: number, op: number, lb: number, ub: number, kind: number, index: number): void => {
       if (critical >= edgeOp.length) {
         const grow = (a: Int32Array): Int32Array => {
           const b = new Int32Array(a.length * 2);
@@ -123,14 +134,23 @@ export function* phillipsDessouky(
         edgeOp = grow(edgeOp);
         edgeFrom = grow(edgeFrom);
         edgeTo = grow(edgeTo);
+        edgeKind = grow(edgeKind);
+        const lbs = new Float64Array(edgeLb.length * 2);
+        lbs.set(edgeLb);
+        edgeLb = lbs;
       }
-      const e = net.addEdge(u, v, ub - lb);
+      const memory = kind === 0 ? opFlow : kind === 1 ? depFlow : kind === 2 ? srcFlow : snkFlow;
+      const f = Math.min(ub, Math.max(lb, memory[index]!));
+      const e = net.addEdge(u, v, ub - f);
+      net.cap[e + 1] = f - lb;
       if (e !== critical * 2) throw new Error('internal: flow edge numbering');
       edgeOp[critical] = op;
       edgeFrom[critical] = u;
       edgeTo[critical] = v;
-      excess[v]! += lb;
-      excess[u]! -= lb;
+      edgeKind[critical] = kind === 0 ? op : kind === 1 ? n + index : kind === 2 ? n + depEdges + index : n + depEdges + n + index;
+      edgeLb[critical] = lb;
+      excess[v]! += f;
+      excess[u]! -= f;
       critical++;
     };
     const { total, earliestFinish: ef, latestStart: ls } = cp;
@@ -155,19 +175,22 @@ export function* phillipsDessouky(
           lb = Math.abs(op.cost(d) - op.cost(d + 1));
           ub = Math.abs(op.cost(d - 1) - op.cost(d)) + FP_ERROR;
         }
-        addCritical(2 * i, 2 * i + 1, i, roundToFpError(lb), roundToFpError(ub));
+        addCritical(2 * i, 2 * i + 1, i, roundToFpError(lb), roundToFpError(ub), 0, i);
       }
-      if (ls[i] === 0 && dag.predStart[i] === dag.predStart[i + 1]) addCritical(SRC, 2 * i, -1, 0, INF_CAPACITY);
-      if (ef[i] === total && dag.succStart[i] === dag.succStart[i + 1]) addCritical(2 * i + 1, SNK, -1, 0, INF_CAPACITY);
+      if (ls[i] === 0 && dag.predStart[i] === dag.predStart[i + 1]) addCritical(SRC, 2 * i, -1, 0, INF_CAPACITY, 2, i);
+      if (ef[i] === total && dag.succStart[i] === dag.succStart[i + 1]) addCritical(2 * i + 1, SNK, -1, 0, INF_CAPACITY, 3, i);
       for (let p = dag.succStart[i]!; p < dag.succStart[i + 1]!; p++) {
         const j = dag.succ[p]!;
-        if (ef[i] === ls[j]) addCritical(2 * i + 1, 2 * j, -1, 0, INF_CAPACITY);
+        if (ef[i] === ls[j]) addCritical(2 * i + 1, 2 * j, -1, 0, INF_CAPACITY, 1, p);
       }
     }
     const originalEdges = critical * 2;
 
     // Phase 1: a feasible flow meeting the lower bounds (circulation through t → s).
-    const backEdge = net.addEdge(SNK, SRC, BIG);
+    const backEdge = net.addEdge(SNK, SRC, BIG - previousTotal);
+    net.cap[backEdge + 1] = previousTotal;
+    excess[SRC]! += previousTotal;
+    excess[SNK]! -= previousTotal;
     let demand = 0;
     for (let v = 0; v < 2 * n + 2; v++) {
       const x = excess[v]!;
@@ -186,6 +209,21 @@ export function* phillipsDessouky(
     for (let e = 0; e < originalEdges; e++) if (Math.abs(net.cap[e]!) < FP_ERROR) net.cap[e] = 0;
     net.maxFlow(SRC, SNK, 0);
     net.reachable(SRC, FP_ERROR, reach);
+    opFlow.fill(0);
+    depFlow.fill(0);
+    srcFlow.fill(0);
+    snkFlow.fill(0);
+    previousTotal = 0;
+    for (let k = 0; k < critical; k++) {
+      const key = edgeKind[k]!;
+      const f = edgeLb[k]! + net.cap[2 * k + 1]!;
+      if (key < n) opFlow[key] = f;
+      else if (key < n + depEdges) depFlow[key - n] = f;
+      else if (key < n + depEdges + n) {
+        srcFlow[key - n - depEdges] = f;
+        previousTotal += f;
+      } else snkFlow[key - n - depEdges - n] = f;
+    }
 
     // Shorten forward arcs of the cut, lengthen backward arcs.
     spedUp.length = 0;
