@@ -95,11 +95,13 @@ export class FlowNetwork {
         const v = this.to[e]!;
         if (this.level[v] === -1 && this.cap[e]! > eps) {
           this.level[v] = this.level[u]! + 1;
+          // Every node of a lower level is already labelled, which is all the blocking flow needs.
+          if (v === t) return true;
           this.queue[qt++] = v;
         }
       }
     }
-    return this.level[t] !== -1;
+    return false;
   }
 
   /** One blocking-flow path search (iterative DFS with current-arc pointers). */

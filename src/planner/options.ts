@@ -87,7 +87,7 @@ function lowtimeSpec(stage: number, instruction: Instruction, measured: Measured
     options,
     minDuration: options[options.length - 1]!.quantTime,
     maxDuration: options[0]!.quantTime,
-    cost: (q) => a * Math.exp(b * q) + c,
+    cost: tabulated(options[options.length - 1]!.quantTime, options[0]!.quantTime, (q) => a * Math.exp(b * q) + c),
     fit,
   };
 }
@@ -147,7 +147,30 @@ function exactSpec(stage: number, instruction: Instruction, measured: Measured, 
 
 /** The slowest option whose quantized time fits within `duration` (the fastest if none does). */
 export function optionForDuration(spec: OperationSpec, duration: number): ExecutionOption {
-  // options are slowest first: the first one that fits is the slowest that fits.
-  for (const o of spec.options) if (o.quantTime <= duration) return o;
-  return spec.options[spec.options.length - 1]!;
+  const { minDuration, maxDuration, options } = spec;
+  const table = optionTables.get(spec) ?? buildOptionTable(spec);
+  if (duration <= minDuration) return options[table[0]!]!;
+  if (duration >= maxDuration) return options[0]!;
+  return options[table[duration - minDuration]!]!;
+}
+
+const optionTables = new WeakMap<OperationSpec, Int32Array>();
+
+function buildOptionTable(spec: OperationSpec): Int32Array {
+  const table = new Int32Array(spec.maxDuration - spec.minDuration + 1);
+  for (let q = spec.minDuration; q <= spec.maxDuration; q++) {
+    // options are slowest first: the first one that fits is the slowest that fits.
+    let k = spec.options.findIndex((o) => o.quantTime <= q);
+    if (k < 0) k = spec.options.length - 1;
+    table[q - spec.minDuration] = k;
+  }
+  optionTables.set(spec, table);
+  return table;
+}
+
+/** Tabulates `cost` over [min − 1, max + 1] (the solver probes one step past either end). */
+function tabulated(minDuration: number, maxDuration: number, cost: (q: number) => number): (q: number) => number {
+  const table = new Float64Array(maxDuration - minDuration + 3);
+  for (let q = minDuration - 1; q <= maxDuration + 1; q++) table[q - minDuration + 1] = cost(q);
+  return (q) => (q >= minDuration - 1 && q <= maxDuration + 1 ? table[q - minDuration + 1]! : cost(q));
 }
