@@ -335,6 +335,11 @@ export class NodeAgent {
     rank.statusTimer = undefined;
   }
 
+  /** The live rank (and its pod) that owns a GPU, for metric labels. */
+  ownerOfGpu(uuid: string): (RankKey & { pod: string }) | undefined {
+    return this.ownerOf(uuid);
+  }
+
   private ownerOf(uuid: string): (RankKey & { pod: string }) | undefined {
     const key = this.owners.get(uuid);
     const spec = key === undefined ? undefined : this.ranks.get(key)?.spec;
