@@ -23,6 +23,20 @@ export interface Frontier {
   readonly stopReason: StopReason | 'stage-search';
   /** The frequency plan at point `index`. */
   planAt(index: number): FrequencyPlan;
+  /**
+   * Point `index`'s plan, with computations on the TRUE critical path sped up (cheapest energy per second
+   * first) until the true iteration time fits `targetSeconds`; undefined if even the fastest clocks miss it.
+   * Quantization makes model and true times differ by up to a unit per computation on the critical path;
+   * this closes that gap when a target is tight (zero slowdown against the all-max baseline).
+   */
+  fitPlanToTarget(index: number, targetSeconds: number): FittedPlan | undefined;
+}
+
+/** A plan fitted to a target time, with its true time and energy. */
+export interface FittedPlan {
+  readonly plan: FrequencyPlan;
+  readonly trueTimeSeconds: number;
+  readonly trueEnergyJoules: number;
 }
 
 export type ProgressCallback = (done: number, total: number) => void;
@@ -81,6 +95,59 @@ export function trueMetricsOfDurations(problem: PlanningProblem, duration: Int32
   }
   const time = longestPath(dag, times);
   return { timeSeconds: time, energyJoules: energy + blockingPowerWatts * (dag.stageCount * time - busy) };
+}
+
+/** Speeds up true-critical computations one option at a time until the true time fits `target`. */
+function fitOptionsToTarget(problem: PlanningProblem, choice: Int32Array, target: number, blockingPowerWatts: number): { time: number; energy: number } | undefined {
+  const { dag, specs, specOf } = problem;
+  const n = dag.count;
+  const t = new Float64Array(n);
+  const ef = new Float64Array(n);
+  const lf = new Float64Array(n);
+  const P = blockingPowerWatts;
+  for (let guard = 0; guard < 100 * n; guard++) {
+    let energy = 0;
+    let busy = 0;
+    for (let i = 0; i < n; i++) {
+      const o = specs[specOf[i]!]!.pareto[choice[i]!]!;
+      t[i] = o.timeSeconds;
+      energy += o.energyJoules;
+      busy += o.timeSeconds;
+    }
+    let total = 0;
+    for (let k = 0; k < n; k++) {
+      const u = dag.topoOrder[k]!;
+      let es = 0;
+      for (let p = dag.predStart[u]!; p < dag.predStart[u + 1]!; p++) es = Math.max(es, ef[dag.pred[p]!]!);
+      ef[u] = es + t[u]!;
+      total = Math.max(total, ef[u]!);
+    }
+    if (total <= target + 1e-9) return { time: total, energy: energy + P * (dag.stageCount * total - busy) };
+    for (let k = n - 1; k >= 0; k--) {
+      const u = dag.topoOrder[k]!;
+      let f = total;
+      for (let p = dag.succStart[u]!; p < dag.succStart[u + 1]!; p++) f = Math.min(f, lf[dag.succ[p]!]! - t[dag.succ[p]!]!);
+      lf[u] = f;
+    }
+    let best = -1;
+    let bestRatio = Infinity;
+    for (let i = 0; i < n; i++) {
+      if (Math.abs(lf[i]! - ef[i]!) > 1e-12 * total) continue;
+      const options = specs[specOf[i]!]!.pareto;
+      const k = choice[i]!;
+      if (k + 1 >= options.length) continue;
+      const dt = options[k]!.timeSeconds - options[k + 1]!.timeSeconds;
+      if (dt <= 0) continue;
+      const ratio = (options[k + 1]!.energyJoules - options[k]!.energyJoules) / dt;
+      if (ratio < bestRatio) {
+        bestRatio = ratio;
+        best = i;
+      }
+    }
+    if (best < 0) return undefined;
+    choice[best]!++;
+  }
+  return undefined;
 }
 
 function planFromDurations(problem: PlanningProblem, duration: Int32Array, point: FrontierPoint, granularity: FrequencyPlan['granularity']): FrequencyPlan {
@@ -161,6 +228,27 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
     points,
     stopReason,
     planAt: (index) => planFromDurations(problem, durationsAt(index), points[index]!, 'Instruction'),
+    fitPlanToTarget: (index, targetSeconds) => {
+      const d = durationsAt(index);
+      const choice = new Int32Array(dag.count);
+      for (let i = 0; i < dag.count; i++) {
+        const spec = specs[specOf[i]!]!;
+        const f = optionForDuration(spec, d[i]!).frequencyMhz;
+        choice[i] = spec.pareto.findIndex((o) => o.frequencyMhz === f);
+      }
+      const fitted = fitOptionsToTarget(problem, choice, targetSeconds, P);
+      if (fitted === undefined) return undefined;
+      const plan = planFromDurations(problem, d, points[index]!, 'Instruction');
+      // Replace the clocks with the fitted choice (computations are listed in stage order).
+      const stages = plan.stages.map((sp, s) => ({
+        ...sp,
+        computations: sp.computations.map((c, k) => {
+          const i = dag.stageOrder[s]![k]!;
+          return { ...c, frequencyMhz: specs[specOf[i]!]!.pareto[choice[i]!]!.frequencyMhz };
+        }),
+      }));
+      return { plan: { ...plan, stages }, trueTimeSeconds: fitted.time, trueEnergyJoules: fitted.energy };
+    },
   };
 }
 
@@ -178,8 +266,8 @@ export function solveStageFrontier(profile: StageProfile, pipeline: PipelineSpec
   // A stage's candidate clocks: Pareto-optimal for both its instructions, highest first.
   const clocks: number[][] = [];
   for (let s = 0; s < S; s++) {
-    const f = new Set(specs[2 * s]!.options.map((o) => o.frequencyMhz));
-    const b = specs[2 * s + 1]!.options.map((o) => o.frequencyMhz).filter((x) => f.has(x));
+    const f = new Set(specs[2 * s]!.pareto.map((o) => o.frequencyMhz));
+    const b = specs[2 * s + 1]!.pareto.map((o) => o.frequencyMhz).filter((x) => f.has(x));
     const all = profile.measurements.filter((m) => m.stage === s).map((m) => m.frequencyMhz);
     const list = b.length > 0 ? b : [Math.max(...all)];
     clocks.push([...new Set(list)].sort((x, y) => y - x));
@@ -228,50 +316,48 @@ export function solveStageFrontier(profile: StageProfile, pipeline: PipelineSpec
     visited.push({ ...current, level: level.slice() });
     onProgress?.(step + 1, totalSteps);
   }
-  // Lower envelope on the unit-time grid, slowest first.
-  const unit = options.unitTimeSeconds;
+  // The time–energy lower envelope of the visited assignments, slowest first.
   const sorted = [...visited].sort((a, b) => a.time - b.time || a.energy - b.energy);
   const envelope: typeof visited = [];
   for (const v of sorted) if (envelope.length === 0 || v.energy < envelope[envelope.length - 1]!.energy) envelope.push(v);
-  const points: SolvedPoint[] = [];
-  const levels: Int32Array[] = [];
-  let lastQ = Number.NaN;
-  for (let k = envelope.length - 1; k >= 0; k--) {
-    const v = envelope[k]!;
-    const q = Math.ceil(v.time / unit - 1e-9);
-    if (q === lastQ) continue;
-    lastQ = q;
-    points.push({ timeSeconds: q * unit, energyJoules: v.energy, trueTimeSeconds: v.time, trueEnergyJoules: v.energy });
-    levels.push(v.level);
-  }
+  envelope.reverse();
+  const points: SolvedPoint[] = envelope.map((v) => ({ timeSeconds: v.time, energyJoules: v.energy, trueTimeSeconds: v.time, trueEnergyJoules: v.energy }));
+  const levels = envelope.map((v) => v.level);
+  const stagePlanAt = (index: number): FrequencyPlan => {
+    const lv = levels[index];
+    if (lv === undefined) throw new RangeError(`frontier point index ${index} out of range [0, ${points.length - 1}]`);
+    const point = points[index]!;
+    return {
+      granularity: 'Stage',
+      modelTimeSeconds: point.timeSeconds,
+      modelEnergyJoules: point.energyJoules,
+      stages: dag.stageOrder.map((order, stage) => {
+        const f = clocks[stage]![lv[stage]!]!;
+        return {
+          stage,
+          frequencyMhz: f,
+          computations: Array.from(order, (i) => ({
+            instruction: dag.instruction[i] === 0 ? ('forward' as const) : ('backward' as const),
+            microbatch: dag.microbatch[i]!,
+            chunk: dag.chunk[i]!,
+            frequencyMhz: f,
+          })),
+        };
+      }),
+    };
+  };
   return {
     pipeline,
     options,
     stageCount: S,
     points,
     stopReason: 'stage-search',
-    planAt: (index) => {
-      const lv = levels[index];
-      if (lv === undefined) throw new RangeError(`frontier point index ${index} out of range [0, ${points.length - 1}]`);
-      const point = points[index]!;
-      return {
-        granularity: 'Stage',
-        modelTimeSeconds: point.timeSeconds,
-        modelEnergyJoules: point.energyJoules,
-        stages: dag.stageOrder.map((order, stage) => {
-          const f = clocks[stage]![lv[stage]!]!;
-          return {
-            stage,
-            frequencyMhz: f,
-            computations: Array.from(order, (i) => ({
-              instruction: dag.instruction[i] === 0 ? ('forward' as const) : ('backward' as const),
-              microbatch: dag.microbatch[i]!,
-              chunk: dag.chunk[i]!,
-              frequencyMhz: f,
-            })),
-          };
-        }),
-      };
+    planAt: stagePlanAt,
+    // The envelope holds exact true times: a point fits a target or it does not.
+    fitPlanToTarget: (index, targetSeconds) => {
+      const p = points[index];
+      if (p === undefined || p.trueTimeSeconds > targetSeconds + 1e-9) return undefined;
+      return { plan: stagePlanAt(index), trueTimeSeconds: p.trueTimeSeconds, trueEnergyJoules: p.trueEnergyJoules };
     },
   };
 }

@@ -23,6 +23,8 @@ export interface OperationSpec {
   readonly stage: number;
   readonly instruction: Instruction;
   readonly options: readonly ExecutionOption[];
+  /** Every Pareto-optimal option (before one-per-step deduplication), slowest first: what a plan may use. */
+  readonly pareto: readonly ExecutionOption[];
   readonly minDuration: number;
   readonly maxDuration: number;
   /** Model cost at integer duration `q` in [minDuration, maxDuration] (callers may probe one step outside). */
@@ -62,10 +64,21 @@ export function buildOperationSpecs(
 
 type Measured = ReadonlyArray<{ frequencyMhz: number; timeSeconds: number; energyJoules: number }>;
 
+function toOptions(measured: Measured, quantize: (t: number) => number, unit: number, power: number): ExecutionOption[] {
+  return measured
+    .map((o) => {
+      const q = quantize(o.timeSeconds);
+      return { frequencyMhz: o.frequencyMhz, timeSeconds: o.timeSeconds, energyJoules: o.energyJoules, quantTime: q, cost: o.energyJoules - power * q * unit };
+    })
+    .sort((a, b) => b.timeSeconds - a.timeSeconds);
+}
+
 /** The reference model: hard then soft Pareto filter, floor quantization keeping the costliest option per step, exponential fit. */
 function lowtimeSpec(stage: number, instruction: Instruction, measured: Measured, unit: number, power: number): OperationSpec | string {
-  let filtered = paretoFilter(measured);
+  const hard = paretoFilter(measured);
+  let filtered = hard;
   if (filtered.length <= 3) filtered = paretoFilter(measured, SOFT_NOISE_FACTOR);
+  const pareto = toOptions(hard, (t) => Math.floor(t / unit), unit, power);
   const byQuant = new Map<number, (typeof filtered)[number]>();
   for (const o of filtered) {
     const q = Math.floor(o.timeSeconds / unit);
@@ -85,6 +98,7 @@ function lowtimeSpec(stage: number, instruction: Instruction, measured: Measured
     stage,
     instruction,
     options,
+    pareto,
     minDuration: options[options.length - 1]!.quantTime,
     maxDuration: options[0]!.quantTime,
     cost: tabulated(options[options.length - 1]!.quantTime, options[0]!.quantTime, (q) => a * Math.exp(b * q) + c),
@@ -98,10 +112,12 @@ function lowtimeSpec(stage: number, instruction: Instruction, measured: Measured
  */
 function exactSpec(stage: number, instruction: Instruction, measured: Measured, unit: number, power: number): OperationSpec | string {
   const filtered = paretoFilter(measured);
+  // The tiny tolerance keeps a time of exactly k units at k despite floating-point division.
+  const quantize = (t: number): number => Math.max(1, Math.ceil(t / unit - 1e-9));
+  const pareto = toOptions(filtered, quantize, unit, power);
   const byQuant = new Map<number, (typeof filtered)[number]>();
   for (const o of filtered) {
-    // The tiny tolerance keeps a time of exactly k units at k despite floating-point division.
-    const q = Math.max(1, Math.ceil(o.timeSeconds / unit - 1e-9));
+    const q = quantize(o.timeSeconds);
     const prev = byQuant.get(q);
     if (prev === undefined || o.energyJoules < prev.energyJoules) byQuant.set(q, o);
   }
@@ -138,6 +154,7 @@ function exactSpec(stage: number, instruction: Instruction, measured: Measured, 
     stage,
     instruction,
     options,
+    pareto,
     minDuration: minQ,
     maxDuration: maxQ,
     // Outside the hull the cost extends linearly; the solver only probes one step past either end.

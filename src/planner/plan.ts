@@ -68,14 +68,18 @@ export function evaluatePlan(plan: FrequencyPlan, profile: StageProfile, pipelin
   return { timeSeconds: time, energyJoules: energy + blockingPowerWatts * (dag.stageCount * time - busy) };
 }
 
-/** A chosen frontier point with its plan. */
+/** A chosen frontier point with its plan; the point's true values are those of the plan returned. */
 export interface ChosenPlan {
   readonly index: number;
   readonly point: SolvedPoint;
   readonly plan: FrequencyPlan;
+  /** True when the point's plan was sped up on its true critical path to fit the target. */
+  readonly fitted: boolean;
 }
 
 const TIME_EPSILON = 1e-9;
+/** How many points just slower than the target are tried with fitPlanToTarget. */
+const FIT_CANDIDATES = 8;
 
 /** Index of the least-true-energy point whose true time fits `targetSeconds`; the fastest point if none fits. */
 export function choosePointIndex(frontier: Frontier, targetSeconds: number): number {
@@ -90,12 +94,27 @@ export function choosePointIndex(frontier: Frontier, targetSeconds: number): num
 }
 
 /**
- * The straggler lookup: the least-energy plan whose iteration time fits `targetSeconds` (so with a
- * straggler at T′ the other pipelines move to min(T′, T*)). A lookup, not a re-solve.
+ * The straggler lookup: the least-energy plan whose TRUE iteration time fits `targetSeconds` (so with a
+ * straggler at T′ the other pipelines move to min(T′, T*)). A lookup, not a re-solve: the points just
+ * slower than the target are fitted to it on their true critical path, and the cheapest fit wins.
  */
 export function choosePlan(frontier: Frontier, targetSeconds: number): ChosenPlan {
   const index = choosePointIndex(frontier, targetSeconds);
-  return { index, point: frontier.points[index]!, plan: frontier.planAt(index) };
+  const direct = frontier.points[index]!;
+  let chosen: ChosenPlan | undefined =
+    direct.trueTimeSeconds <= targetSeconds + TIME_EPSILON ? { index, point: direct, plan: frontier.planAt(index), fitted: false } : undefined;
+  const above = frontier.points
+    .map((p, i) => ({ p, i }))
+    .filter(({ p }) => p.trueTimeSeconds > targetSeconds + TIME_EPSILON)
+    .sort((a, b) => a.p.trueTimeSeconds - b.p.trueTimeSeconds)
+    .slice(0, FIT_CANDIDATES);
+  for (const { p, i } of above) {
+    if (chosen !== undefined && p.trueEnergyJoules >= chosen.point.trueEnergyJoules) continue;
+    const fit = frontier.fitPlanToTarget(i, targetSeconds);
+    if (fit === undefined || (chosen !== undefined && fit.trueEnergyJoules >= chosen.point.trueEnergyJoules)) continue;
+    chosen = { index: i, point: { ...p, trueTimeSeconds: fit.trueTimeSeconds, trueEnergyJoules: fit.trueEnergyJoules }, plan: fit.plan, fitted: true };
+  }
+  return chosen ?? { index, point: direct, plan: frontier.planAt(index), fitted: false };
 }
 
 /** The fastest plan on the frontier (what a straggler's own ranks run). */
