@@ -1,0 +1,67 @@
+// Straggler detection from the ranks' reports: a pipeline whose measured iteration time exceeds the time of
+// the plan it runs by more than `threshold`, averaged over `window` iterations of the current plan
+// generation (so the slowdown a plan causes on purpose never counts), is a straggler; it recovers below
+// half the threshold.
+import type { JobStatus, PerseusRank } from '../api/index.ts';
+
+export type StragglerEntry = NonNullable<JobStatus['stragglers']>[number];
+
+/** Throttle reasons the plan itself causes (its locked clocks); never evidence of a straggler. */
+const PLAN_THROTTLE_REASONS = new Set(['ApplicationsClocksSetting', 'SwClockLock', 'None']);
+
+export interface DetectionInput {
+  readonly ranks: ReadonlyMap<string, PerseusRank>;
+  readonly jobName: string;
+  readonly pipelines: number;
+  readonly stages: number;
+  readonly generation: number;
+  readonly window: number;
+  readonly threshold: number;
+  readonly current: readonly StragglerEntry[];
+  /** Iteration time of the plan pipeline `p` runs now (s). */
+  readonly expectedSeconds: (pipeline: number) => number;
+  readonly now: string;
+}
+
+/** Mean of the last `window` iteration times of a pipeline's ranks under `generation` (the slowest rank). */
+export function measuredPipelineSeconds(input: DetectionInput, pipeline: number): { seconds: number; throttle: string[] } | undefined {
+  let slowest: number | undefined;
+  const throttle = new Set<string>();
+  for (let stage = 0; stage < input.stages; stage++) {
+    const rank = input.ranks.get(`${input.jobName}-p${pipeline}-s${stage}`);
+    const status = rank?.status;
+    if (status === undefined || status.appliedPlanGeneration !== input.generation) continue;
+    const samples = status.recentIterationSeconds ?? [];
+    if (samples.length < input.window) continue;
+    const last = samples.slice(-input.window);
+    const mean = last.reduce((a, b) => a + b, 0) / last.length;
+    slowest = slowest === undefined ? mean : Math.max(slowest, mean);
+    for (const r of status.throttleReasons ?? []) if (!PLAN_THROTTLE_REASONS.has(r)) throttle.add(r);
+  }
+  return slowest === undefined ? undefined : { seconds: slowest, throttle: [...throttle].sort() };
+}
+
+/** The new straggler set; `changed` when a pipeline became or stopped being a straggler. */
+export function detectStragglers(input: DetectionInput): { stragglers: StragglerEntry[]; changed: boolean } {
+  const next: StragglerEntry[] = [];
+  let changed = false;
+  for (let p = 0; p < input.pipelines; p++) {
+    const existing = input.current.find((s) => s.pipeline === p);
+    const measured = measuredPipelineSeconds(input, p);
+    const expected = input.expectedSeconds(p);
+    if (measured === undefined || !(expected > 0)) {
+      if (existing !== undefined) next.push(existing);
+      continue;
+    }
+    const slowdown = measured.seconds / expected;
+    if (existing === undefined && slowdown > 1 + input.threshold) {
+      changed = true;
+      next.push({ pipeline: p, iterationSeconds: measured.seconds, slowdown, since: input.now, ...(measured.throttle.length > 0 ? { throttleReasons: measured.throttle } : {}) });
+    } else if (existing !== undefined && slowdown > 1 + input.threshold / 2) {
+      next.push(existing);
+    } else if (existing !== undefined) {
+      changed = true;
+    }
+  }
+  return { stragglers: next, changed };
+}
