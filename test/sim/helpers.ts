@@ -1,0 +1,148 @@
+// Shared fixtures of the API server conformance suite: a server per suite and clients for it.
+import * as k8s from '@kubernetes/client-node';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/sim/apiserver/index.ts';
+
+export interface Harness {
+  server: ApiServer;
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  apps: k8s.AppsV1Api;
+  custom: k8s.CustomObjectsApi;
+  ext: k8s.ApiextensionsV1Api;
+  coordination: k8s.CoordinationV1Api;
+  events: k8s.EventsV1Api;
+  objects: k8s.KubernetesObjectApi;
+}
+
+/** Starts a server and returns clients configured from its kubeconfig. */
+export async function startHarness(options: ApiServerOptions = {}): Promise<Harness> {
+  const server = await startApiServer(options);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromString(server.kubeconfigYaml());
+  return {
+    server,
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    apps: kc.makeApiClient(k8s.AppsV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    ext: kc.makeApiClient(k8s.ApiextensionsV1Api),
+    coordination: kc.makeApiClient(k8s.CoordinationV1Api),
+    events: kc.makeApiClient(k8s.EventsV1Api),
+    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
+  };
+}
+
+/** The parsed Status of a failed client-node call (ApiException.body is a string). */
+export async function statusOf(promise: Promise<unknown>): Promise<{ code: number; reason: string; message: string; details?: { causes?: { reason: string; field?: string; message: string }[]; name?: string; kind?: string } }> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof k8s.ApiException) {
+      const body = JSON.parse(err.body as string) as { code: number; reason: string; message: string };
+      return body;
+    }
+    throw err;
+  }
+  throw new Error('expected the request to fail');
+}
+
+/** Request options that make a client-node patch call send the given patch type. */
+export function patchAs(type: k8s.PatchStrategy): k8s.ConfigurationOptions {
+  return k8s.setHeaderOptions('Content-Type', type);
+}
+
+/** Resolves when `predicate` holds for a value produced by repeatedly awaiting `read` after events. */
+export function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: unknown): void } {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A small namespaced CRD with a status subresource, schema constraints and CEL rules. */
+export const widgetCrd = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: 'widgets.test.perseus.energy' },
+  spec: {
+    group: 'test.perseus.energy',
+    scope: 'Namespaced',
+    names: { plural: 'widgets', singular: 'widget', kind: 'Widget', shortNames: ['wdg'], categories: ['all'] },
+    versions: [
+      {
+        name: 'v1',
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        additionalPrinterColumns: [
+          { name: 'Stages', type: 'integer', jsonPath: '.spec.stages' },
+          { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+          { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+        ],
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
+            description: 'Widget is a test resource.',
+            properties: {
+              spec: {
+                type: 'object',
+                description: 'Desired state of the widget.',
+                required: ['stages'],
+                'x-kubernetes-validations': [
+                  { rule: 'self.minStages <= self.stages', message: 'minStages must not exceed stages' },
+                  { rule: 'self.mode == oldSelf.mode', message: 'mode is immutable' },
+                ],
+                properties: {
+                  stages: { type: 'integer', minimum: 1, maximum: 64, description: 'Number of pipeline stages.' },
+                  minStages: { type: 'integer', default: 1 },
+                  mode: { type: 'string', enum: ['Fast', 'Slow'], default: 'Fast' },
+                  name: { type: 'string', minLength: 2, maxLength: 8, pattern: '^[a-z]+$' },
+                  tags: { type: 'array', items: { type: 'string' }, maxItems: 3, minItems: 1, 'x-kubernetes-list-type': 'set' },
+                  ports: {
+                    type: 'array',
+                    'x-kubernetes-list-type': 'map',
+                    'x-kubernetes-list-map-keys': ['name'],
+                    items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, port: { type: 'integer' } } },
+                  },
+                  size: { 'x-kubernetes-int-or-string': true },
+                  template: { type: 'object', 'x-kubernetes-embedded-resource': true, 'x-kubernetes-preserve-unknown-fields': true },
+                  extra: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                  labels: { type: 'object', additionalProperties: { type: 'string' } },
+                },
+              },
+              status: {
+                type: 'object',
+                properties: {
+                  phase: { type: 'string' },
+                  observedGeneration: { type: 'integer' },
+                  conditions: {
+                    type: 'array',
+                    'x-kubernetes-list-type': 'map',
+                    'x-kubernetes-list-map-keys': ['type'],
+                    items: { type: 'object', properties: { type: { type: 'string' }, status: { type: 'string' }, reason: { type: 'string' }, message: { type: 'string' }, lastTransitionTime: { type: 'string', format: 'date-time' } } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    ],
+  },
+};
+
+/** A cluster-scoped CRD without subresources. */
+export const gadgetCrd = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: 'gadgets.test.perseus.energy' },
+  spec: {
+    group: 'test.perseus.energy',
+    scope: 'Cluster',
+    names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' },
+    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }],
+  },
+};
