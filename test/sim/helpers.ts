@@ -146,3 +146,35 @@ export const gadgetCrd = {
     versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }],
   },
 };
+
+/**
+ * Watches `path` (a collection URL) for the object `name` from its current state and resolves with the
+ * first event for which `predicate` holds; `DELETED` of an absent object resolves at once.
+ */
+export async function waitForObject(kc: k8s.KubeConfig, path: string, name: string, predicate: (type: string, obj: k8s.KubernetesObject | undefined) => boolean): Promise<void> {
+  const done = deferred<void>();
+  const req = await new k8s.Watch(kc).watch(
+    path,
+    { fieldSelector: `metadata.name=${name}` },
+    (type: string, obj: k8s.KubernetesObject) => {
+      if (predicate(type, obj)) done.resolve();
+    },
+    (err: unknown) => (err === null || err === undefined ? done.reject(new Error(`watch of ${path} ended`)) : done.reject(err)),
+  );
+  // Without a resourceVersion the watch starts with ADDED for the current object; absence means gone.
+  const list = await fetchJson(kc, `${path}?fieldSelector=metadata.name%3D${encodeURIComponent(name)}`);
+  if (Array.isArray(list['items']) && list['items'].length === 0 && predicate('DELETED', undefined)) done.resolve();
+  try {
+    await done.promise;
+  } finally {
+    req.abort();
+  }
+}
+
+/** GETs a JSON document from the server the kubeconfig points at. */
+export async function fetchJson(kc: k8s.KubeConfig, path: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const cluster = kc.getCurrentCluster();
+  const user = kc.getCurrentUser();
+  const res = await fetch(`${cluster?.server ?? ''}${path}`, { headers: { Authorization: `Bearer ${user?.token ?? ''}`, ...headers } });
+  return (await res.json()) as Record<string, unknown>;
+}
