@@ -1,0 +1,111 @@
+// `perseus agent`: the node agent. Wiring only: GPUs (NVML or simulated), pod-resources lookup, the local
+// training API socket, metrics and health. Ranks come from a static file until the Kubernetes wiring
+// feeds them from PerseusRank objects (NodeAgent.upsertRank/removeRank, RankStatusSink).
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import winston from 'winston';
+import { NodeAgent } from '../agent/agent.ts';
+import { AgentMetrics, serveAgentHttp } from '../agent/metrics.ts';
+import { DEFAULT_POD_RESOURCES_SOCKET, KubeletPodResources } from '../agent/pod-resources.ts';
+import { AgentSocketServer } from '../agent/socket-server.ts';
+import type { AgentRankSpec } from '../agent/types.ts';
+import type { GpuProvider } from '../nvml/gpu.ts';
+import { ScaledSimTime } from '../nvml/sim-clock.ts';
+import { SimulatedGpuProvider } from '../nvml/simulated-gpu.ts';
+import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
+import { durationFlag, FlagError, intFlag, numberFlag, parseFlags, runCommand } from './flags.ts';
+import type { Command } from './main.ts';
+
+const HELP = `Usage: perseus agent [flags]
+
+Runs the node agent: owns this node's GPUs through NVML, serves the local training API, exports metrics.
+
+  --socket PATH               training API socket (default /run/perseus/agent.sock)
+  --nvml-library PATH         libnvidia-ml (default libnvidia-ml.so.1; driver container:
+                              /run/nvidia/driver/usr/lib64/libnvidia-ml.so.1)
+  --pod-resources-socket PATH kubelet pod-resources socket (default ${DEFAULT_POD_RESOURCES_SOCKET})
+  --gpu-resource NAME         extended resource of GPUs (default nvidia.com/gpu)
+  --simulated-gpus N          use N simulated GPUs instead of NVML (needs --gpu-profile)
+  --gpu-profile CSV           stage profile the simulated GPUs follow
+  --time-scale X              simulated seconds per real second (default 1)
+  --node-name NAME            this node (default $NODE_NAME, else the hostname)
+  --ranks FILE                static ranks (JSON array of rank specs) for standalone use
+  --metrics-port N            /metrics, /healthz, /readyz (default 9400; 0 disables)
+  --connection-grace T        reset a rank's GPUs this long after its client left (default 30s)
+`;
+
+export const command: Command = {
+  summary: 'Run the node agent (NVML clock control, local training API)',
+  run: (argv) =>
+    runCommand('agent', async () => {
+      const { values } = parseFlags(argv, {
+        socket: { type: 'string' },
+        'nvml-library': { type: 'string' },
+        'pod-resources-socket': { type: 'string' },
+        'gpu-resource': { type: 'string' },
+        'simulated-gpus': { type: 'string' },
+        'gpu-profile': { type: 'string' },
+        'time-scale': { type: 'string' },
+        'node-name': { type: 'string' },
+        ranks: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'connection-grace': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      });
+      if (values.help === true) {
+        process.stdout.write(HELP);
+        return 0;
+      }
+      const logger = winston.createLogger({ level: process.env.LOG_LEVEL ?? 'info', format: winston.format.json(), transports: [new winston.transports.Console()] });
+      const nodeName = values['node-name'] ?? process.env.NODE_NAME ?? hostname();
+      let provider: GpuProvider;
+      if (values['simulated-gpus'] !== undefined) {
+        const count = intFlag('simulated-gpus', values['simulated-gpus'], 1);
+        if (values['gpu-profile'] === undefined) throw new FlagError('--gpu-profile: required with --simulated-gpus');
+        const profile = parseStageProfileCsv(readFileSync(values['gpu-profile'], 'utf8'));
+        provider = SimulatedGpuProvider.fromProfile(count, profile, new ScaledSimTime(numberFlag('time-scale', values['time-scale'], 1, 1e-6)), nodeName);
+      } else {
+        const { NvmlLibrary } = await import('../nvml/koffi-nvml.ts');
+        provider = NvmlLibrary.open(values['nvml-library'] !== undefined ? { libraryPath: values['nvml-library'] } : {});
+      }
+      const podResources = new KubeletPodResources({
+        socketPath: values['pod-resources-socket'] ?? DEFAULT_POD_RESOURCES_SOCKET,
+        resourceNames: [values['gpu-resource'] ?? 'nvidia.com/gpu'],
+      });
+      const metrics = new AgentMetrics(nodeName);
+      const agent = new NodeAgent({
+        nodeName,
+        gpus: provider.gpus,
+        podGpus: podResources,
+        statusSink: { write: (key, status) => Promise.resolve(void logger.info('Updated rank status', { namespace: key.namespace, rank: key.name, status })) },
+        logger,
+        observer: metrics.observer,
+        connectionGraceMs: durationFlag('connection-grace', values['connection-grace'], 30) * 1000,
+        apiServerLeaseMs: values.ranks !== undefined ? 0 : 120_000,
+      });
+      metrics.attach(agent);
+      agent.start();
+      if (values.ranks !== undefined) {
+        for (const spec of JSON.parse(readFileSync(values.ranks, 'utf8')) as AgentRankSpec[]) void agent.upsertRank(spec).catch(() => undefined);
+      }
+      const server = new AgentSocketServer(agent, { path: values.socket ?? '/run/perseus/agent.sock' });
+      await server.listen();
+      const port = intFlag('metrics-port', values['metrics-port'], 9400, 0);
+      const http = port > 0 ? await serveAgentHttp({ port, registry: metrics.registry, ready: () => agent.leaseValid }) : undefined;
+      logger.info('Serving the training API', { socket: values.socket ?? '/run/perseus/agent.sock', gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          logger.info('Stopping on signal', { signal });
+          resolve();
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      agent.shutdown();
+      await server.close();
+      http?.close();
+      podResources.close();
+      provider.close();
+      return 0;
+    }),
+};
