@@ -7,7 +7,7 @@ import type { Frontier } from '../planner/index.ts';
 import { choosePlan, fastestPlan, frontierToCsv, parseStageProfileCsv, stageProfileToCsv } from '../planner/index.ts';
 import type { KubeObject } from '../kube/client.ts';
 import { JOB_CONDITIONS, findCondition, setCondition } from './conditions.ts';
-import { buildConfigMap, buildPod, buildRank, buildService, configMapName, LABELS, podName, sha256Hex, TOKEN_ANNOTATION, type PodRole } from './objects.ts';
+import { buildPod, buildRank, buildService, configMapName, LABELS, podName, sha256Hex, type PodRole } from './objects.ts';
 import { detectStragglers, type StragglerEntry } from './stragglers.ts';
 
 /** What reconcile needs to know about a pod. */
@@ -39,8 +39,8 @@ export interface Observed {
   readonly configMap: Readonly<Record<string, string>> | undefined;
   /** spec.profiling.profileRef's ConfigMap data; undefined when not found (or not referenced). */
   readonly profileRefData: Readonly<Record<string, string>> | undefined;
-  /** The frontier of this job's planning inputs (see solveRequest). */
-  readonly frontier: FrontierState;
+  /** The planner's state for the inputs with this key (see SolveRequest.key). */
+  readonly frontierOf: (key: string) => FrontierState;
   readonly nowMs: number;
   /** A fresh random token for a pod about to be created (injected for determinism). */
   readonly mintToken: (podName: string) => string;
@@ -50,6 +50,8 @@ export interface SolveRequest {
   readonly profile: StageProfile;
   readonly pipeline: PipelineSpec;
   readonly options: PlannerOptions;
+  /** The base plan's allowed slowdown over the all-max baseline (a worker-solved frontier fits that target). */
+  readonly maxSlowdown: number;
   /** Identifies the inputs: equal keys give equal frontiers (the planner is deterministic). */
   readonly key: string;
 }
@@ -427,9 +429,10 @@ export function decide(o: Observed): Decision {
   }
   const profile = boundProfile(parsed.value, spec);
   const { pipeline, options } = plannerInputs(spec, profile);
-  const key = sha256Hex(JSON.stringify({ csv: stageProfileToCsv(profile), pipeline, options }));
-  const frontier = o.frontier;
-  if (frontier.state === 'absent') solve = { profile, pipeline, options, key };
+  const maxSlowdown = spec.planning?.maxSlowdown ?? 1;
+  const key = sha256Hex(JSON.stringify({ csv: stageProfileToCsv(profile), pipeline, options, maxSlowdown }));
+  const frontier = o.frontierOf(key);
+  if (frontier.state === 'absent') solve = { profile, pipeline, options, maxSlowdown, key };
   if (frontier.state === 'failed') return fail('PlanningFailed', `The planner failed: ${frontier.message}`);
 
   if (!hasPlan) {
@@ -440,8 +443,7 @@ export function decide(o: Observed): Decision {
       return result();
     }
     const f = frontier.frontier;
-    const fastest = fastestPlan(f);
-    const target = fastest.point.trueTimeSeconds * (spec.planning?.maxSlowdown ?? 1);
+    const target = frontier.baseline.timeSeconds * maxSlowdown;
     const chosen = choosePlan(f, target);
     const savings = 1 - chosen.point.trueEnergyJoules / frontier.baseline.energyJoules;
     status = {
@@ -486,7 +488,7 @@ export function decide(o: Observed): Decision {
   if (frontier.state === 'ready') {
     const f = frontier.frontier;
     fastest = fastestPlan(f);
-    const baseTarget = fastest.point.trueTimeSeconds * (spec.planning?.maxSlowdown ?? 1);
+    const baseTarget = frontier.baseline.timeSeconds * maxSlowdown;
     const stragglerCfg = spec.straggler ?? {};
     const currentBaseSeconds = choosePlan(f, Math.max(baseTarget, plan.targetIterationSeconds ?? 0)).point.trueTimeSeconds;
     const fastestSeconds = fastest.point.trueTimeSeconds;

@@ -1,0 +1,330 @@
+// decide() through a job's whole life on an in-memory world: each step applies the decision the way the
+// controller would, and the tests assert on the resulting objects and status.
+import assert from 'node:assert/strict';
+import type { JobStatus, PerseusRank, PerseusTrainingJob, RankStatus } from '../../src/api/index.ts';
+import { stageProfileToCsv } from '../../src/planner/index.ts';
+import { decide, type Decision, type FrontierState, type PodInfo } from '../../src/controller/decide.ts';
+import { sha256Hex, TOKEN_ANNOTATION } from '../../src/controller/objects.ts';
+import { solveInline } from '../../src/controller/planner-service.ts';
+import type { KubeObject } from '../../src/kube/client.ts';
+import { makeJob, syntheticProfile } from './fixtures.ts';
+
+class World {
+  job: PerseusTrainingJob;
+  ranks = new Map<string, PerseusRank>();
+  pods = new Map<string, PodInfo & { object: KubeObject }>();
+  service = false;
+  configMap: Record<string, string> | undefined;
+  profileRef: Record<string, string> | undefined;
+  frontiers = new Map<string, FrontierState>();
+  nowMs = Date.parse('2025-03-01T00:00:00Z');
+  tokens = 0;
+  events: { reason: string; message: string }[] = [];
+  deleted = false;
+  last: Decision | undefined;
+
+  constructor(job: PerseusTrainingJob) {
+    this.job = job;
+  }
+
+  step(): Decision {
+    const d = decide({
+      job: this.job,
+      ranks: this.ranks,
+      pods: this.pods,
+      serviceExists: this.service,
+      configMap: this.configMap,
+      profileRefData: this.profileRef,
+      frontierOf: (key) => this.frontiers.get(key) ?? { state: 'absent' },
+      nowMs: this.nowMs,
+      mintToken: () => `token-${++this.tokens}`,
+    });
+    for (const c of d.creates) {
+      const name = c.object.metadata.name;
+      if (c.kind === 'Service') this.service = true;
+      if (c.kind === 'ConfigMap') this.configMap = { ...(c.object['data'] as Record<string, string>) };
+      if (c.kind === 'PerseusRank') this.ranks.set(name, c.object as unknown as PerseusRank);
+      if (c.kind === 'Pod') {
+        const labels = c.object.metadata.labels ?? {};
+        this.pods.set(name, {
+          name,
+          uid: `uid-${name}-${this.tokens}`,
+          role: labels['perseus.energy/role'] as 'worker' | 'profiler',
+          pipeline: Number(labels['perseus.energy/pipeline']),
+          stage: Number(labels['perseus.energy/stage']),
+          phase: 'Pending',
+          token: c.object.metadata.annotations?.[TOKEN_ANNOTATION] ?? '',
+          deleting: false,
+          object: c.object,
+        });
+      }
+    }
+    if (d.configMapData !== undefined) this.configMap = { ...(this.configMap ?? {}), ...d.configMapData };
+    for (const { name, patch } of d.rankPatches) {
+      const rank = this.ranks.get(name);
+      assert.ok(rank, `patched rank ${name} exists`);
+      const spec = { ...rank.spec, ...((patch['spec'] as object | undefined) ?? {}) } as Record<string, unknown>;
+      for (const k of Object.keys(spec)) if (spec[k] === null) delete spec[k];
+      this.ranks.set(name, { ...rank, spec: spec as PerseusRank['spec'] });
+    }
+    for (const { name } of d.podDeletes) this.pods.delete(name);
+    if (d.solve !== undefined) {
+      const solved = solveInline(d.solve.profile, d.solve.pipeline, d.solve.options);
+      this.frontiers.set(d.solve.key, { state: 'ready', frontier: solved.frontier, baseline: solved.baseline });
+    }
+    this.events.push(...d.events);
+    this.deleted ||= d.deleteJob;
+    this.job = { ...this.job, status: d.status };
+    this.last = d;
+    return d;
+  }
+
+  get status(): JobStatus {
+    return this.job.status ?? {};
+  }
+
+  setRankStatus(name: string, status: RankStatus): void {
+    const rank = this.ranks.get(name);
+    assert.ok(rank);
+    this.ranks.set(name, { ...rank, status });
+  }
+
+  reportProfiles(): void {
+    const profile = syntheticProfile(3);
+    for (let s = 0; s < 3; s++) {
+      this.setRankStatus(`gpt-p0-s${s}`, {
+        stageProfile: profile.measurements.filter((m) => m.stage === s),
+        blockingPowerWatts: 70,
+        conditions: [{ type: 'Profiled', status: 'True', reason: 'SweepComplete', message: 'done', lastTransitionTime: '2025-03-01T00:00:00Z' }],
+      });
+    }
+  }
+
+  untilPhase(phase: string, max = 10): void {
+    for (let i = 0; i < max && this.status.phase !== phase; i++) this.step();
+    assert.equal(this.status.phase, phase);
+  }
+
+  reportIterations(pipeline: number, seconds: number): void {
+    const generation = this.status.plan?.generation ?? 0;
+    for (let s = 0; s < 3; s++) {
+      const name = `gpt-p${pipeline}-s${s}`;
+      this.setRankStatus(name, { ...(this.ranks.get(name)?.status ?? {}), appliedPlanGeneration: generation, recentIterationSeconds: [seconds, seconds, seconds, seconds] });
+    }
+  }
+}
+
+function runToRunning(world: World): void {
+  world.untilPhase('Profiling');
+  world.reportProfiles();
+  world.untilPhase('Running');
+  world.step();
+}
+
+describe('decide', () => {
+  it('accepts a new job as Pending, then profiles pipeline 0 with tokens bound to the ranks', () => {
+    const world = new World(makeJob());
+    world.step();
+    assert.equal(world.status.phase, 'Pending');
+    world.step();
+    assert.equal(world.status.phase, 'Profiling');
+    assert.equal(world.service, true);
+    assert.deepEqual([...world.pods.keys()].sort(), ['gpt-profile-s0', 'gpt-profile-s1', 'gpt-profile-s2']);
+    assert.deepEqual([...world.ranks.keys()].sort(), ['gpt-p0-s0', 'gpt-p0-s1', 'gpt-p0-s2']);
+    const rank = world.ranks.get('gpt-p0-s1');
+    const pod = world.pods.get('gpt-profile-s1');
+    assert.equal(rank?.spec.mode, 'Profile');
+    assert.equal(rank?.spec.podName, 'gpt-profile-s1');
+    assert.equal(rank?.spec.profile?.clockStrideMhz, 30);
+    assert.equal(rank?.spec.tokenSha256, sha256Hex(pod?.token ?? 'x'));
+    const container = ((pod?.object['spec'] as { containers: { env: { name: string; value: string }[]; resources: { limits: Record<string, number> } }[] }).containers)[0];
+    const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env['PERSEUS_RANK'], 'gpt-p0-s1');
+    assert.equal(env['PERSEUS_AGENT_SOCKET'], '/var/run/perseus/agent.sock');
+    assert.equal(env['WORLD_SIZE'], '3');
+    assert.equal(env['MASTER_ADDR'], 'gpt-profile-s0.gpt');
+    assert.equal(container?.resources.limits['nvidia.com/gpu'], 1);
+    // Level-triggered: another pass creates nothing new.
+    const again = world.step();
+    assert.deepEqual(again.creates, []);
+    assert.deepEqual(again.rankPatches, []);
+  });
+
+  it('stores the profile, plans, and runs every pipeline with the plan', () => {
+    const world = new World(makeJob());
+    world.untilPhase('Profiling');
+    world.step();
+    assert.equal(world.status.phase, 'Profiling', 'waits for every rank');
+    world.reportProfiles();
+    world.step();
+    assert.equal(world.status.phase, 'Planning');
+    assert.ok(world.configMap?.['profile.csv']?.startsWith('stage,instruction'));
+    assert.equal(world.pods.size, 0, 'profiling pods deleted');
+    world.untilPhase('Running');
+    const plan = world.status.plan;
+    assert.equal(plan?.generation, 1);
+    assert.ok((plan?.expectedSavingsRatio ?? 0) > 0.01, `savings ${plan?.expectedSavingsRatio}`);
+    assert.ok((plan?.plannedIterationSeconds ?? Infinity) <= (plan?.baselineIterationSeconds ?? 0) * (1 + 1e-9));
+    assert.match(plan?.savings ?? '', /^\d+\.\d%$/);
+    assert.ok(world.configMap?.['frontier.csv']?.startsWith('time,energy'));
+    world.step();
+    assert.equal(world.pods.size, 6);
+    assert.equal(world.ranks.size, 6);
+    for (const rank of world.ranks.values()) {
+      assert.equal(rank.spec.mode, 'Run');
+      assert.equal(rank.spec.plan?.generation, 1);
+      assert.equal(rank.spec.podName, rank.metadata.name);
+      assert.equal(rank.spec.profile, undefined);
+      assert.equal(rank.spec.plan?.computations?.length, 8);
+    }
+    const reasons = world.events.map((e) => e.reason);
+    assert.ok(reasons.includes('ProfilingStarted') && reasons.includes('ProfileCollected') && reasons.includes('Planned'));
+  });
+
+  it('succeeds when every worker succeeds and releases the clocks; TTL deletes the job', () => {
+    const world = new World(makeJob({ spec: { runPolicy: { ttlSecondsAfterFinished: 60 } } }));
+    runToRunning(world);
+    for (const pod of world.pods.values()) world.pods.set(pod.name, { ...pod, phase: 'Succeeded' });
+    world.step();
+    assert.equal(world.status.phase, 'Succeeded');
+    assert.ok([...world.ranks.values()].every((r) => r.spec.mode === 'Idle'));
+    world.nowMs += 30_000;
+    world.step();
+    assert.equal(world.deleted, false);
+    world.nowMs += 31_000;
+    world.step();
+    assert.equal(world.deleted, true);
+  });
+
+  it('replans on a straggler by lookup and restores the plan when it recovers', () => {
+    const world = new World(makeJob());
+    runToRunning(world);
+    const planned = world.status.plan?.plannedIterationSeconds ?? 0;
+    world.reportIterations(0, planned);
+    world.reportIterations(1, planned * 1.4);
+    world.step();
+    assert.equal(world.status.plan?.generation, 2);
+    assert.deepEqual(world.status.stragglers?.map((s) => s.pipeline), [1]);
+    assert.ok((world.status.stragglers?.[0]?.slowdown ?? 0) > 1.3);
+    assert.equal(world.status.replans, 1);
+    assert.ok(world.status.conditions?.some((c) => c.type === 'StragglerDetected' && c.status === 'True'));
+    const p0 = world.ranks.get('gpt-p0-s0')?.spec.plan;
+    const p1 = world.ranks.get('gpt-p1-s0')?.spec.plan;
+    assert.equal(p0?.generation, 2);
+    assert.equal(p1?.generation, 2);
+    assert.ok((p0?.modelIterationSeconds ?? 0) > planned, 'the healthy pipeline slows down to the straggler');
+    assert.ok((p1?.modelIterationSeconds ?? Infinity) <= planned, 'the straggler runs the fastest plan');
+    // The straggler recovers (reports under generation 2 at its plan's time).
+    world.reportIterations(0, p0?.modelIterationSeconds ?? 0);
+    world.reportIterations(1, p1?.modelIterationSeconds ?? 0);
+    world.step();
+    assert.equal(world.status.plan?.generation, 3);
+    assert.deepEqual(world.status.stragglers, []);
+    assert.equal(world.ranks.get('gpt-p0-s0')?.spec.plan?.modelIterationSeconds, planned);
+    assert.ok(world.events.some((e) => e.reason === 'StragglerRecovered'));
+  });
+
+  it('ignores iteration reports of an older plan generation', () => {
+    const world = new World(makeJob());
+    runToRunning(world);
+    const planned = world.status.plan?.plannedIterationSeconds ?? 0;
+    for (let s = 0; s < 3; s++) world.setRankStatus(`gpt-p1-s${s}`, { appliedPlanGeneration: 0, recentIterationSeconds: [planned * 2, planned * 2, planned * 2] });
+    world.step();
+    assert.equal(world.status.plan?.generation, 1);
+  });
+
+  it('fails an invalid spec with a terminal InvalidSpec condition naming the field', () => {
+    const world = new World(makeJob({ spec: { topology: { stages: 0, microbatches: 4 } } }));
+    world.step();
+    assert.equal(world.status.phase, 'Failed');
+    const c = world.status.conditions?.find((x) => x.type === 'InvalidSpec');
+    assert.equal(c?.status, 'True');
+    assert.match(c?.message ?? '', /spec\.topology\.stages/);
+    assert.ok(world.events.some((e) => e.reason === 'InvalidSpec' && e.message.includes('spec.topology.stages')));
+    world.step();
+    assert.equal(world.status.phase, 'Failed');
+    assert.equal(world.last?.creates.length, 0);
+  });
+
+  it('suspends (pods deleted, ranks idle) and resumes where it was', () => {
+    const world = new World(makeJob());
+    runToRunning(world);
+    world.job = { ...world.job, spec: { ...world.job.spec, runPolicy: { suspend: true } } };
+    world.step();
+    assert.equal(world.status.phase, 'Suspended');
+    assert.equal(world.pods.size, 0);
+    assert.ok([...world.ranks.values()].every((r) => r.spec.mode === 'Idle'));
+    world.job = { ...world.job, spec: { ...world.job.spec, runPolicy: { suspend: false } } };
+    world.step();
+    assert.equal(world.status.phase, 'Running');
+    assert.equal(world.pods.size, 6);
+    assert.equal(world.status.plan?.generation, 1, 'no re-planning');
+  });
+
+  it('counts failed pods once, recreates them, and fails past backoffLimit', () => {
+    const world = new World(makeJob({ spec: { runPolicy: { backoffLimit: 1 } } }));
+    runToRunning(world);
+    const fail = (name: string): void => {
+      const pod = world.pods.get(name);
+      assert.ok(pod);
+      world.pods.set(name, { ...pod, phase: 'Failed', reason: 'Error' });
+    };
+    fail('gpt-p1-s2');
+    world.step();
+    assert.equal(world.status.failedPods?.length, 1);
+    assert.equal(world.status.phase, 'Running');
+    world.step();
+    assert.equal(world.pods.get('gpt-p1-s2')?.phase, 'Pending', 'recreated');
+    fail('gpt-p0-s0');
+    world.step();
+    assert.equal(world.status.phase, 'Failed');
+    assert.ok(world.status.conditions?.some((c) => c.type === 'Failed' && c.reason === 'BackoffLimitExceeded'));
+  });
+
+  it('skips profiling with profileRef and copies the profile into the job', () => {
+    const world = new World(makeJob({ spec: { profiling: { profileRef: { configMapName: 'old-perseus' } } } }));
+    world.step();
+    world.step();
+    assert.equal(world.status.phase, 'Planning');
+    assert.equal(world.status.conditions?.find((c) => c.type === 'Profiled')?.reason, 'ProfileRefNotFound');
+    world.profileRef = { 'profile.csv': stageProfileToCsv(syntheticProfile(3)) };
+    world.untilPhase('Running');
+    assert.equal(world.status.profile?.source, 'ProfileRef');
+    assert.ok(world.configMap?.['profile.csv']);
+    assert.equal([...world.pods.values()].filter((p) => p.role === 'profiler').length, 0);
+  });
+
+  it('rejects a referenced profile with the wrong number of stages, naming profileRef', () => {
+    const world = new World(makeJob({ spec: { profiling: { profileRef: { configMapName: 'old-perseus' } } } }));
+    world.profileRef = { 'profile.csv': stageProfileToCsv(syntheticProfile(2)) };
+    world.untilPhase('Failed');
+    assert.match(world.status.conditions?.find((c) => c.type === 'InvalidSpec')?.message ?? '', /spec\.profiling\.profileRef/);
+  });
+
+  it('fails when activeDeadlineSeconds passes and when profiling times out', () => {
+    const a = new World(makeJob({ spec: { runPolicy: { activeDeadlineSeconds: 100 } } }));
+    a.untilPhase('Profiling');
+    a.nowMs += 101_000;
+    a.step();
+    assert.equal(a.status.phase, 'Failed');
+    assert.equal(a.status.conditions?.find((c) => c.type === 'Failed')?.reason, 'DeadlineExceeded');
+    const b = new World(makeJob({ spec: { profiling: { timeoutSeconds: 60 } } }));
+    b.untilPhase('Profiling');
+    b.nowMs += 61_000;
+    b.step();
+    assert.equal(b.status.conditions?.find((c) => c.type === 'Failed')?.reason, 'ProfilingTimeout');
+  });
+
+  it('resumes in Running from stored state without re-profiling (a fresh frontier is re-derived)', () => {
+    const world = new World(makeJob());
+    runToRunning(world);
+    const before = JSON.stringify([...world.ranks.values()].map((r) => r.spec));
+    world.frontiers.clear(); // a restarted controller has no frontier in memory
+    const d = world.step();
+    assert.equal(world.status.phase, 'Running');
+    assert.ok(d.solve !== undefined, 'asks for the frontier again');
+    assert.equal(d.creates.length, 0);
+    world.step();
+    assert.equal(JSON.stringify([...world.ranks.values()].map((r) => r.spec)), before, 'same plans');
+  });
+});
