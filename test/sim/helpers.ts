@@ -178,3 +178,16 @@ export async function fetchJson(kc: k8s.KubeConfig, path: string, headers: Recor
   const res = await fetch(`${cluster?.server ?? ''}${path}`, { headers: { Authorization: `Bearer ${user?.token ?? ''}`, ...headers } });
   return (await res.json()) as Record<string, unknown>;
 }
+
+/**
+ * POSTs a raw JSON object. CRD fixtures go through this: client-node's typed serializer expects
+ * camelCase model names (`xKubernetesValidations`, `_enum`) and silently drops the wire names.
+ */
+export async function postJson(kc: k8s.KubeConfig, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const cluster = kc.getCurrentCluster();
+  const user = kc.getCurrentUser();
+  const res = await fetch(`${cluster?.server ?? ''}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { Authorization: `Bearer ${user?.token ?? ''}`, 'Content-Type': 'application/json' } });
+  const out = (await res.json()) as Record<string, unknown>;
+  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(out)}`);
+  return out;
+}
