@@ -3,7 +3,7 @@
 // The load generator is a separate process; both sides timestamp with the monotonic clock (hrtime).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +21,8 @@ const MICROBATCHES = 4096;
 const CLOCKS = [1410, 1290];
 
 if (process.argv[2] === '--load') {
-  // Load generator: one connection per GPU/rank, `begin` every 1/RATE s, send times on stdout.
-  const [socketPath] = process.argv.slice(3);
+  // Load generator: one connection per GPU/rank, `begin` every 1/RATE s, send times written to a file.
+  const [socketPath, timesPath] = process.argv.slice(3);
   const sent: string[][] = [];
   await Promise.all(
     Array.from({ length: GPUS }, (_, g) =>
@@ -52,7 +52,7 @@ if (process.argv[2] === '--load') {
       }),
     ),
   );
-  process.stdout.write(JSON.stringify(sent));
+  writeFileSync(timesPath!, JSON.stringify(sent));
   process.exit(0);
 }
 
@@ -100,13 +100,12 @@ await server.listen();
 
 const cpu0 = process.cpuUsage();
 const wall0 = process.hrtime.bigint();
-const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--load', socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-let out = '';
-child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+const timesPath = join(dir, 'sent.json');
+const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--load', socketPath, timesPath], { stdio: ['ignore', 'inherit', 'inherit'] });
 await new Promise((r) => child.on('exit', r));
 const wallSeconds = Number(process.hrtime.bigint() - wall0) / 1e9;
 const cpu = process.cpuUsage(cpu0);
-const sent = (JSON.parse(out) as string[][]).map((a) => a.map((t) => BigInt(t)));
+const sent = (JSON.parse(readFileSync(timesPath, 'utf8')) as string[][]).map((a) => a.map((t) => BigInt(t)));
 
 const latencies: number[] = [];
 for (let g = 0; g < GPUS; g++) {
