@@ -103,7 +103,14 @@ export function loadKubeConfig(kubeconfig?: string, env: NodeJS.ProcessEnv = pro
   return kc;
 }
 
-/** A KubeConfig for a plain-http server (tests, the embedded API server). */
+/** A KubeConfig from kubeconfig YAML text (for example the embedded API server's). */
+export function kubeConfigFromYaml(text: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromString(text);
+  return kc;
+}
+
+/** A KubeConfig for a plain-http server without credentials. */
 export function kubeConfigForUrl(url: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({

@@ -1,0 +1,290 @@
+// The running controller: informers (jobs, ranks, owned pods, services, ConfigMaps) feed job keys into the
+// work queue; workers run reconcile(namespace/name) = observe → decide() → apply → status. Nothing happens
+// inside informer callbacks.
+import { randomBytes } from 'node:crypto';
+import { CONTROLLER_NAME, type PerseusRank, type PerseusTrainingJob } from '../api/index.ts';
+import type { Clock } from '../kube/clock.ts';
+import { CONFIGMAPS, JOBS, PODS, RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
+import { KubeError } from '../kube/errors.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { Informer, objectKey } from '../kube/informer.ts';
+import { WorkQueue } from '../kube/workqueue.ts';
+import { decide, statusChanged, type Decision, type PodInfo } from './decide.ts';
+import type { Logger } from './log.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { buildConfigMap, configMapName, LABELS, serviceName, TOKEN_ANNOTATION } from './objects.ts';
+import type { PlannerService } from './planner-service.ts';
+
+export interface ControllerOptions {
+  readonly api: KubeApi;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: ControllerMetrics;
+  readonly planner: PlannerService;
+  readonly recorder: EventRecorder;
+  /** Namespaces to watch; undefined: all. */
+  readonly namespaces?: readonly string[];
+  readonly workers?: number;
+  readonly relistMs?: number;
+  readonly watchTimeoutSeconds?: number;
+  /** Token source for new pods (tests inject a deterministic one). */
+  readonly mintToken?: () => string;
+}
+
+const API_VERSION_JOB = 'perseus.energy/v1alpha1';
+
+/** A JSON merge patch turning `before` into `after` (removed keys become null; lists are replaced). */
+export function mergeDiff(before: unknown, after: unknown): unknown {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObj(before) || !isObj(after)) return after;
+  const patch: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (!(key in after) || after[key] === undefined) {
+      if (key in before) patch[key] = null;
+      continue;
+    }
+    if (JSON.stringify(before[key]) === JSON.stringify(after[key])) continue;
+    patch[key] = mergeDiff(before[key], after[key]);
+  }
+  return patch;
+}
+
+function podInfo(obj: KubeObject): PodInfo {
+  const labels = obj.metadata.labels ?? {};
+  const status = (obj['status'] ?? {}) as { phase?: string; reason?: string };
+  const spec = (obj['spec'] ?? {}) as { nodeName?: string };
+  const token = obj.metadata.annotations?.[TOKEN_ANNOTATION];
+  return {
+    name: obj.metadata.name,
+    uid: obj.metadata.uid ?? '',
+    role: labels[LABELS.role] === 'profiler' ? 'profiler' : 'worker',
+    pipeline: Number(labels[LABELS.pipeline] ?? 0),
+    stage: Number(labels[LABELS.stage] ?? 0),
+    phase: status.phase ?? 'Pending',
+    deleting: obj.metadata.deletionTimestamp !== undefined,
+    ...(spec.nodeName === undefined || spec.nodeName === '' ? {} : { nodeName: spec.nodeName }),
+    ...(token === undefined ? {} : { token }),
+    ...(status.reason === undefined ? {} : { reason: status.reason }),
+  };
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  private readonly jobs: Informer[] = [];
+  private readonly children = new Map<ResourceKind, Informer[]>();
+  private workers: Promise<void>[] = [];
+  private running = false;
+  private readonly mintToken: () => string;
+
+  constructor(private readonly o: ControllerOptions) {
+    this.queue = new WorkQueue(o.clock, { baseDelayMs: 200, maxDelayMs: 60_000 });
+    this.mintToken = o.mintToken ?? (() => randomBytes(32).toString('base64url'));
+    const namespaces: (string | undefined)[] = o.namespaces === undefined || o.namespaces.length === 0 ? [undefined] : [...o.namespaces];
+    const informer = (kind: ResourceKind, ns: string | undefined, labelSelector?: string): Informer =>
+      new Informer(o.api, o.clock, {
+        kind,
+        ...(ns === undefined ? {} : { namespace: ns }),
+        ...(labelSelector === undefined ? {} : { labelSelector }),
+        relistMs: o.relistMs ?? 300_000,
+        watchTimeoutSeconds: o.watchTimeoutSeconds ?? 300,
+        onError: (err) => o.logger.warn('Restarted a watch after an error', { resource: kind.plural, namespace: ns, error: (err as Error).message }),
+      });
+    for (const ns of namespaces) {
+      const jobs = informer(JOBS, ns);
+      jobs.onChange((key) => this.queue.add(key));
+      this.jobs.push(jobs);
+      for (const kind of [RANKS, PODS, SERVICES, CONFIGMAPS]) {
+        const inf = informer(kind, ns, LABELS.job);
+        inf.onChange((_key, obj, previous) => {
+          const o2 = obj ?? previous;
+          const job = o2?.metadata.labels?.[LABELS.job];
+          if (o2 !== undefined && job !== undefined) this.queue.add(`${o2.metadata.namespace ?? ''}/${job}`);
+        });
+        const list = this.children.get(kind) ?? [];
+        list.push(inf);
+        this.children.set(kind, list);
+      }
+    }
+  }
+
+  /** Job counts by phase (for the metrics gauge). */
+  phaseCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const inf of this.jobs) {
+      for (const job of inf.list()) {
+        const phase = ((job['status'] as { phase?: string } | undefined)?.phase ?? 'Pending') as string;
+        counts.set(phase, (counts.get(phase) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+
+  get synced(): boolean {
+    return [...this.jobs, ...[...this.children.values()].flat()].every((i) => i.hasSynced);
+  }
+
+  /** Starts informers and, once they have listed, the workers. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    for (const inf of [...this.jobs, ...[...this.children.values()].flat()]) inf.start();
+    while (this.running && !this.synced) await new Promise((r) => setTimeout(r, 20));
+    if (!this.running) return;
+    this.o.logger.info('Started the controller', { namespaces: this.o.namespaces ?? 'all', workers: this.o.workers ?? 4 });
+    this.workers = Array.from({ length: this.o.workers ?? 4 }, () => this.work());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.queue.shutDown();
+    await Promise.all([...this.jobs, ...[...this.children.values()].flat()].map((i) => i.stop()));
+    await Promise.all(this.workers);
+    this.workers = [];
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const started = performance.now();
+      try {
+        const requeueMs = await this.reconcile(key);
+        this.queue.forget(key);
+        if (requeueMs !== undefined) this.queue.addAfter(key, requeueMs);
+        this.o.metrics.reconciles.inc({ result: 'success' });
+      } catch (err) {
+        const delay = this.queue.addRateLimited(key);
+        this.o.metrics.reconciles.inc({ result: 'error' });
+        this.o.metrics.reconcileErrors.inc();
+        const [namespace, name] = key.split('/');
+        this.o.logger.warn('Failed to reconcile; retrying', { namespace, name, error: (err as Error).message, retryInMs: delay });
+      } finally {
+        this.o.metrics.reconcileDuration.observe((performance.now() - started) / 1000);
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private childrenOf(kind: ResourceKind, namespace: string, job: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const inf of this.children.get(kind) ?? []) {
+      for (const obj of inf.list()) {
+        if (obj.metadata.namespace === namespace && obj.metadata.labels?.[LABELS.job] === job) out.push(obj);
+      }
+    }
+    return out;
+  }
+
+  /** One level-triggered pass over job `key` (namespace/name); returns a requeue delay. */
+  async reconcile(key: string): Promise<number | undefined> {
+    const [namespace = '', name = ''] = key.split('/');
+    const api = this.o.api;
+    // Read the job itself fresh: its status is what decide() continues from.
+    const job = (await api.get(JOBS, namespace, name)) as unknown as PerseusTrainingJob | undefined;
+    if (job === undefined) {
+      this.o.metrics.savings.remove({ namespace, name });
+      return undefined;
+    }
+    if (job.metadata.deletionTimestamp !== undefined) return undefined;
+    const managedBy = (job.spec as { managedBy?: string } | undefined)?.managedBy;
+    if (managedBy !== undefined && managedBy !== CONTROLLER_NAME) return undefined;
+    const log = this.o.logger.child({ namespace, name });
+
+    const ranks = new Map<string, PerseusRank>();
+    for (const r of this.childrenOf(RANKS, namespace, name)) ranks.set(r.metadata.name, r as unknown as PerseusRank);
+    const pods = new Map<string, PodInfo>();
+    for (const p of this.childrenOf(PODS, namespace, name)) if (p.metadata.ownerReferences?.some((ref) => ref.uid === job.metadata.uid)) pods.set(p.metadata.name, podInfo(p));
+    const serviceExists = this.childrenOf(SERVICES, namespace, name).some((s) => s.metadata.name === serviceName(name));
+    const cm = this.childrenOf(CONFIGMAPS, namespace, name).find((c) => c.metadata.name === configMapName(name));
+    const ref = job.spec?.profiling?.profileRef;
+    const refObj = ref === undefined ? undefined : await api.get(CONFIGMAPS, namespace, ref.configMapName);
+
+    const decision = decide({
+      job,
+      ranks,
+      pods,
+      serviceExists,
+      configMap: cm === undefined ? undefined : ((cm['data'] ?? {}) as Record<string, string>),
+      profileRefData: refObj === undefined ? undefined : ((refObj['data'] ?? {}) as Record<string, string>),
+      frontierOf: (k) => this.o.planner.state(k),
+      nowMs: this.o.clock.now(),
+      mintToken: () => this.mintToken(),
+    });
+    await this.apply(job, decision, cm, log);
+    return decision.requeueAfterMs;
+  }
+
+  private async apply(job: PerseusTrainingJob, d: Decision, cm: KubeObject | undefined, log: Logger): Promise<void> {
+    const api = this.o.api;
+    const namespace = job.metadata.namespace ?? 'default';
+    const name = job.metadata.name;
+    const target = { apiVersion: API_VERSION_JOB, kind: 'PerseusTrainingJob', namespace, name, ...(job.metadata.uid === undefined ? {} : { uid: job.metadata.uid }) };
+    const kinds: Record<string, ResourceKind> = { Pod: PODS, Service: SERVICES, PerseusRank: RANKS, ConfigMap: CONFIGMAPS };
+
+    if (d.solve !== undefined) {
+      const key = `${namespace}/${name}`;
+      this.o.planner.request(d.solve, () => this.queue.add(key));
+    }
+    if (d.configMapData !== undefined) {
+      if (cm === undefined) {
+        try {
+          await api.create(CONFIGMAPS, namespace, buildConfigMap(job, { ...d.configMapData }));
+          log.info('Created ConfigMap', { configMap: configMapName(name) });
+        } catch (err) {
+          if (!(err instanceof KubeError && err.isAlreadyExists)) throw err;
+          await api.mergePatch(CONFIGMAPS, namespace, configMapName(name), { data: d.configMapData });
+        }
+      } else {
+        await api.mergePatch(CONFIGMAPS, namespace, configMapName(name), { data: d.configMapData });
+      }
+    }
+    for (const c of d.creates) {
+      const kind = kinds[c.kind];
+      if (kind === undefined) continue;
+      try {
+        await api.create(kind, namespace, c.object);
+      } catch (err) {
+        if (err instanceof KubeError && err.isAlreadyExists) continue;
+        throw err;
+      }
+      log.info(`Created ${c.kind}`, { object: c.object.metadata.name });
+      void this.o.recorder.record(target, 'Normal', 'Created', `Created ${c.kind} ${c.object.metadata.name}`);
+    }
+    for (const { name: rank, patch } of d.rankPatches) {
+      try {
+        await api.mergePatch(RANKS, namespace, rank, patch);
+      } catch (err) {
+        if (err instanceof KubeError && err.isNotFound) continue;
+        throw err;
+      }
+    }
+    for (const { name: pod, reason } of d.podDeletes) {
+      if (await api.delete(PODS, namespace, pod)) {
+        log.info('Deleted pod', { pod, reason });
+        void this.o.recorder.record(target, 'Normal', 'Deleted', `Deleted pod ${pod} (${reason})`);
+      }
+    }
+    if (statusChanged(job.status, d.status)) {
+      // The resourceVersion makes the write conditional: a status computed from a stale job is retried.
+      const patch = { metadata: { resourceVersion: job.metadata.resourceVersion }, status: mergeDiff(job.status ?? {}, d.status) };
+      await api.mergePatch(JOBS, namespace, name, patch, { status: true });
+      if (d.status.phase !== job.status?.phase) log.info('Changed phase', { from: job.status?.phase ?? 'None', to: d.status.phase });
+    }
+    for (const e of d.events) {
+      (e.type === 'Warning' ? log.warn.bind(log) : log.info.bind(log))(e.message, { reason: e.reason });
+      void this.o.recorder.record(target, e.type, e.reason, e.message);
+    }
+    if (d.replanned) this.o.metrics.replans.inc();
+    const ratio = d.status.plan?.expectedSavingsRatio;
+    if (ratio !== undefined) this.o.metrics.savings.set({ namespace, name }, ratio);
+    if (d.deleteJob) {
+      await api.delete(JOBS, namespace, name, { propagation: 'Background' });
+      log.info('Deleted the finished job after ttlSecondsAfterFinished');
+    }
+  }
+
+  /** Keys of every job in the caches (used by tests and the benchmark). */
+  jobKeys(): string[] {
+    return this.jobs.flatMap((i) => i.list().map(objectKey));
+  }
+}

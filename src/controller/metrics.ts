@@ -1,0 +1,44 @@
+// Prometheus metrics of the controller, all in one registry (served on /metrics).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { JOB_PHASES } from '../api/index.ts';
+
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({ name: 'perseus_controller_reconcile_total', help: 'Reconciles by result.', labelNames: ['result'], registers: [this.registry] });
+  readonly reconcileErrors = new Counter({ name: 'perseus_controller_reconcile_errors_total', help: 'Reconciles that failed and were retried.', registers: [this.registry] });
+  readonly reconcileDuration = new Histogram({
+    name: 'perseus_controller_reconcile_duration_seconds',
+    help: 'Time of one reconcile (observe, decide, apply).',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly solveDuration = new Histogram({
+    name: 'perseus_planner_solve_duration_seconds',
+    help: 'Time to compute one iteration time–energy frontier.',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
+  readonly frontierPoints = new Histogram({
+    name: 'perseus_planner_frontier_points',
+    help: 'Points on each computed frontier.',
+    buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+    registers: [this.registry],
+  });
+  readonly savings = new Gauge({ name: 'perseus_job_expected_savings_ratio', help: 'Expected energy savings of the plan in force, per job.', labelNames: ['namespace', 'name'], registers: [this.registry] });
+  readonly replans = new Counter({ name: 'perseus_controller_replans_total', help: 'Plan generations changed for stragglers.', registers: [this.registry] });
+  readonly eventErrors = new Counter({ name: 'perseus_controller_event_errors_total', help: 'Kubernetes events that could not be written.', registers: [this.registry] });
+
+  constructor(phaseCounts: () => ReadonlyMap<string, number>, defaults = false) {
+    new Gauge({
+      name: 'perseus_controller_jobs',
+      help: 'PerseusTrainingJobs by phase.',
+      labelNames: ['phase'],
+      registers: [this.registry],
+      collect() {
+        const counts = phaseCounts();
+        for (const phase of JOB_PHASES) this.set({ phase }, counts.get(phase) ?? 0);
+      },
+    });
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'perseus_controller_' });
+  }
+}

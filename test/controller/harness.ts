@@ -1,0 +1,150 @@
+// Integration harness: the embedded API server over HTTP, the CRDs installed, the real controller on top,
+// and helpers that act as the node agent (rank status) and the kubelet (pod phases).
+import * as k8s from '@kubernetes/client-node';
+import { allCrds } from '../../src/api/crds.ts';
+import type { PerseusRank, PerseusTrainingJob } from '../../src/api/index.ts';
+import { systemClock } from '../../src/kube/clock.ts';
+import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
+import { createLogger } from '../../src/controller/log.ts';
+import { Operator, type OperatorOptions } from '../../src/controller/operator.ts';
+import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
+import { syntheticProfile } from './fixtures.ts';
+
+const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+const G = { group: 'perseus.energy', version: 'v1alpha1' };
+
+export class Harness {
+  core: k8s.CoreV1Api;
+  custom: k8s.CustomObjectsApi;
+  operators: Operator[] = [];
+  private tokens = 0;
+
+  private constructor(
+    readonly server: ApiServer,
+    readonly kc: k8s.KubeConfig,
+  ) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  static async start(namespace = 'ml'): Promise<Harness> {
+    const server = await startApiServer();
+    const kc = kubeConfigFromYaml(server.kubeconfigYaml());
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    for (const { crd } of allCrds()) await ext.createCustomResourceDefinition({ body: crd as never });
+    const h = new Harness(server, kc);
+    await h.core.createNamespace({ body: { metadata: { name: namespace } } });
+    return h;
+  }
+
+  async startOperator(identity: string, options: Partial<OperatorOptions> = {}): Promise<Operator> {
+    const op = new Operator({
+      api: new ClientKubeApi(this.kc),
+      clock: systemClock,
+      logger: createLogger('error', true),
+      identity,
+      workers: 2,
+      mintToken: () => `token-${identity}-${++this.tokens}`,
+      ...options,
+    });
+    this.operators.push(op);
+    await op.start();
+    return op;
+  }
+
+  async stopOperator(op: Operator): Promise<void> {
+    await op.stop();
+    this.operators = this.operators.filter((o) => o !== op);
+  }
+
+  async stop(): Promise<void> {
+    for (const op of this.operators) await op.stop();
+    await this.server.stop();
+  }
+
+  createJob(job: unknown, namespace = 'ml'): Promise<unknown> {
+    return this.custom.createNamespacedCustomObject({ ...G, plural: 'perseustrainingjobs', namespace, body: job });
+  }
+
+  async job(name: string, namespace = 'ml'): Promise<PerseusTrainingJob> {
+    return (await this.custom.getNamespacedCustomObject({ ...G, plural: 'perseustrainingjobs', namespace, name })) as PerseusTrainingJob;
+  }
+
+  async patchJobSpec(name: string, spec: unknown, namespace = 'ml'): Promise<void> {
+    await this.custom.patchNamespacedCustomObject({ ...G, plural: 'perseustrainingjobs', namespace, name, body: { spec } }, merge);
+  }
+
+  async ranks(namespace = 'ml'): Promise<PerseusRank[]> {
+    const list = (await this.custom.listNamespacedCustomObject({ ...G, plural: 'perseusranks', namespace })) as { items: PerseusRank[] };
+    return list.items;
+  }
+
+  async pods(namespace = 'ml'): Promise<k8s.V1Pod[]> {
+    return (await this.core.listNamespacedPod({ namespace })).items;
+  }
+
+  async events(namespace = 'ml'): Promise<k8s.CoreV1Event[]> {
+    return (await this.core.listNamespacedEvent({ namespace })).items;
+  }
+
+  /** As the node agent: writes a rank's status. */
+  async reportRank(name: string, status: unknown, namespace = 'ml'): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus({ ...G, plural: 'perseusranks', namespace, name, body: { status } }, merge);
+  }
+
+  /** As the agents of pipeline 0: every profiling rank reports its stage profile. */
+  async reportProfiles(job: string, stages: number): Promise<void> {
+    const profile = syntheticProfile(stages);
+    for (let s = 0; s < stages; s++) {
+      await this.reportRank(`${job}-p0-s${s}`, {
+        node: 'node-a',
+        gpuUuids: [`GPU-${s}`],
+        stageProfile: profile.measurements.filter((m) => m.stage === s),
+        blockingPowerWatts: 70,
+        conditions: [{ type: 'Profiled', status: 'True', reason: 'SweepComplete', message: 'Swept 5 clocks', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
+      });
+    }
+  }
+
+  /** As the kubelet: sets a pod's phase. */
+  async setPodPhase(name: string, phase: string, namespace = 'ml'): Promise<void> {
+    await this.core.patchNamespacedPodStatus({ name, namespace, body: { status: { phase } } }, merge);
+  }
+}
+
+/** Polls `check` until it returns a value (not undefined/false) or the time runs out. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${(last as Error).message}`}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function waitForPhase(h: Harness, name: string, phase: string, timeoutMs = 15_000): Promise<PerseusTrainingJob> {
+  return waitFor(`phase ${phase}`, async () => {
+    const job = await h.job(name);
+    return job.status?.phase === phase ? job : undefined;
+  }, timeoutMs);
+}
+
+export function jobManifest(name = 'gpt', spec: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'perseus.energy/v1alpha1',
+    kind: 'PerseusTrainingJob',
+    metadata: { name, namespace: 'ml' },
+    spec: {
+      topology: { stages: 3, dataParallel: 2, microbatches: 4 },
+      template: { spec: { restartPolicy: 'Never', containers: [{ name: 'trainer', image: 'example/train:1' }] } },
+      straggler: { window: 3, threshold: 0.1, cooldownSeconds: 0 },
+      ...spec,
+    },
+  };
+}
