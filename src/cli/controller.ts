@@ -1,0 +1,75 @@
+// `perseus controller`: connects like every Kubernetes client (in-cluster, --kubeconfig, KUBECONFIG),
+// optionally leader-elected, serving /metrics, /healthz and /readyz; stops cleanly on SIGTERM.
+import { hostname } from 'node:os';
+import type { Command } from './main.ts';
+import { intFlag, parseFlags, runCommand } from './flags.ts';
+import { systemClock } from '../kube/clock.ts';
+import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
+import { createLogger } from '../controller/log.ts';
+import { Operator } from '../controller/operator.ts';
+
+const spec = {
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string', multiple: true },
+  workers: { type: 'string' },
+  'http-port': { type: 'string' },
+  'leader-elect': { type: 'boolean' },
+  'lease-namespace': { type: 'string' },
+  'lease-name': { type: 'string' },
+  identity: { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const help = `Usage: perseus controller [flags]
+
+Reconciles PerseusTrainingJobs: profiles, plans, runs and replans them.
+
+Flags:
+  --kubeconfig PATH        kubeconfig to use (default: in-cluster, else KUBECONFIG, else ~/.kube/config)
+  --namespace NS           watch only this namespace (repeatable; default: all namespaces)
+  --workers N              concurrent reconciles (default 4)
+  --http-port PORT         port of /metrics, /healthz, /readyz (default 8080; 0 picks one)
+  --leader-elect           run only while holding the Lease (for several replicas)
+  --lease-namespace NS     namespace of the Lease (default: POD_NAMESPACE or default)
+  --lease-name NAME        Lease name (default perseus-controller)
+  --identity ID            leader election identity (default: the host name)
+  --log-level LEVEL        error, warn, info or debug (default info or LOG_LEVEL)
+`;
+
+export const command: Command = {
+  summary: 'Run the PerseusTrainingJob controller',
+  run: (argv) =>
+    runCommand('controller', async () => {
+      const { values } = parseFlags(argv, spec);
+      if (values.help === true) {
+        process.stdout.write(help);
+        return 0;
+      }
+      const logger = createLogger(values['log-level']);
+      const api = new ClientKubeApi(loadKubeConfig(values.kubeconfig));
+      const identity = values.identity ?? `${hostname()}-${process.pid}`;
+      const operator = new Operator({
+        api,
+        clock: systemClock,
+        logger,
+        identity,
+        workers: intFlag('workers', values.workers, 4),
+        httpPort: intFlag('http-port', values['http-port'], 8080, 0),
+        defaultMetrics: true,
+        ...(values.namespace === undefined ? {} : { namespaces: values.namespace }),
+        ...(values['leader-elect'] === true
+          ? { leaderElection: { namespace: values['lease-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'default', name: values['lease-name'] ?? 'perseus-controller' } }
+          : {}),
+      });
+      await operator.start();
+      logger.info('Started perseus controller', { identity, httpPort: operator.port });
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      logger.info('Stopping perseus controller');
+      await operator.stop();
+      return 0;
+    }),
+};
