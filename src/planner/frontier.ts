@@ -1,6 +1,6 @@
 // Profile + pipeline → Frontier: builds the DAG and the operations, runs the solver, and keeps every point
 // (model and true time/energy) with a compact record of the durations so any point's plan can be rebuilt.
-import type { FrequencyPlan, FrontierPoint, PipelineSpec, PlannerOptions, StagePlan, StageProfile } from '../api/planner-types.ts';
+import type { FrequencyPlan, FrontierPoint, PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
 import { buildPipelineDag, longestPath, type ComputationDag } from './dag.ts';
 import { buildOperationSpecs, optionForDuration, type OperationSpec } from './options.ts';
 import { PlannerInputError, unwrap } from './result.ts';
@@ -20,6 +20,11 @@ export interface Frontier {
   readonly options: PlannerOptions;
   readonly stageCount: number;
   readonly points: readonly SolvedPoint[];
+  /**
+   * The starting plan (every computation at its slowest option), which precedes the first unit step and so
+   * is not in `points` (the reference's frontier format); index −1 in planAt and fitPlanToTarget.
+   */
+  readonly start?: SolvedPoint;
   readonly stopReason: StopReason | 'stage-search';
   /** The frequency plan at point `index`. */
   planAt(index: number): FrequencyPlan;
@@ -150,19 +155,82 @@ function fitOptionsToTarget(problem: PlanningProblem, choice: Int32Array, target
   return undefined;
 }
 
-function planFromDurations(problem: PlanningProblem, duration: Int32Array, point: FrontierPoint, granularity: FrequencyPlan['granularity']): FrequencyPlan {
+/**
+ * Exact model: the quantized durations leave true slack (each computation runs up to a unit faster than
+ * planned). One reverse-topological pass gives every computation the slowest Pareto option that still
+ * finishes by its latest finish under `deadline`, so the plan stays within its target and spends less.
+ */
+function reclaimSlack(problem: PlanningProblem, choice: Int32Array, deadline: number): void {
   const { dag, specs, specOf } = problem;
-  const stages: StagePlan[] = dag.stageOrder.map((order, stage) => ({
-    stage,
-    computations: Array.from(order, (i) => ({
-      instruction: dag.instruction[i] === 0 ? ('forward' as const) : ('backward' as const),
-      microbatch: dag.microbatch[i]!,
-      chunk: dag.chunk[i]!,
-      frequencyMhz: optionForDuration(specs[specOf[i]!]!, duration[i]!).frequencyMhz,
-    })),
-  }));
-  return { granularity, modelTimeSeconds: point.timeSeconds, modelEnergyJoules: point.energyJoules, stages };
+  const n = dag.count;
+  const ef = new Float64Array(n);
+  const ls = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const u = dag.topoOrder[k]!;
+    let es = 0;
+    for (let p = dag.predStart[u]!; p < dag.predStart[u + 1]!; p++) es = Math.max(es, ef[dag.pred[p]!]!);
+    ef[u] = es + specs[specOf[u]!]!.pareto[choice[u]!]!.timeSeconds;
+  }
+  for (let k = n - 1; k >= 0; k--) {
+    const u = dag.topoOrder[k]!;
+    let lf = deadline;
+    for (let p = dag.succStart[u]!; p < dag.succStart[u + 1]!; p++) lf = Math.min(lf, ls[dag.succ[p]!]!);
+    const options = specs[specOf[u]!]!.pareto;
+    const es = ef[u]! - options[choice[u]!]!.timeSeconds;
+    let c = choice[u]!;
+    // pareto is slowest first: a lower index is slower and cheaper.
+    while (c > 0 && es + options[c - 1]!.timeSeconds <= lf + 1e-12) c--;
+    choice[u] = c;
+    ls[u] = lf - options[c]!.timeSeconds;
+  }
 }
+
+/** Pareto-option index of each computation at `duration` (the slowest option that fits). */
+function choiceOfDurations(problem: PlanningProblem, duration: Int32Array): Int32Array {
+  const { dag, specs, specOf } = problem;
+  const choice = new Int32Array(dag.count);
+  for (let i = 0; i < dag.count; i++) {
+    const spec = specs[specOf[i]!]!;
+    const f = optionForDuration(spec, duration[i]!).frequencyMhz;
+    choice[i] = spec.pareto.findIndex((o) => o.frequencyMhz === f);
+  }
+  return choice;
+}
+
+/** True time and energy of a Pareto-option choice. */
+function metricsOfChoice(problem: PlanningProblem, choice: Int32Array, blockingPowerWatts: number): { timeSeconds: number; energyJoules: number } {
+  const { dag, specs, specOf } = problem;
+  const times = new Float64Array(dag.count);
+  let energy = 0;
+  let busy = 0;
+  for (let i = 0; i < dag.count; i++) {
+    const o = specs[specOf[i]!]!.pareto[choice[i]!]!;
+    times[i] = o.timeSeconds;
+    energy += o.energyJoules;
+    busy += o.timeSeconds;
+  }
+  const time = longestPath(dag, times);
+  return { timeSeconds: time, energyJoules: energy + blockingPowerWatts * (dag.stageCount * time - busy) };
+}
+
+function planFromChoice(problem: PlanningProblem, choice: Int32Array, point: FrontierPoint): FrequencyPlan {
+  const { dag, specs, specOf } = problem;
+  return {
+    granularity: 'Instruction',
+    modelTimeSeconds: point.timeSeconds,
+    modelEnergyJoules: point.energyJoules,
+    stages: dag.stageOrder.map((order, stage) => ({
+      stage,
+      computations: Array.from(order, (i) => ({
+        instruction: dag.instruction[i] === 0 ? ('forward' as const) : ('backward' as const),
+        microbatch: dag.microbatch[i]!,
+        chunk: dag.chunk[i]!,
+        frequencyMhz: specs[specOf[i]!]!.pareto[choice[i]!]!.frequencyMhz,
+      })),
+    })),
+  };
+}
+
 
 /**
  * Solves the whole frontier (Instruction granularity: Phillips–Dessouky; Stage granularity: see
@@ -187,7 +255,9 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
   const deltas: Array<{ up: Int32Array; down: Int32Array }> = [];
   const record = (quantTime: number, cost: number): void => {
     if (points.length % CHECKPOINT_EVERY === 0) checkpoints.push(duration.slice());
-    const truth = trueMetricsOfDurations(problem, duration, P);
+    const choice = choiceOfDurations(problem, duration);
+    if (options.costModel === 'exact') reclaimSlack(problem, choice, quantTime * unit);
+    const truth = metricsOfChoice(problem, choice, P);
     points.push({
       timeSeconds: quantTime * unit,
       energyJoules: cost + dag.stageCount * P * quantTime * unit,
@@ -196,6 +266,15 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
     });
   };
 
+  const startChoice = choiceOfDurations(problem, duration);
+  const startTruth = metricsOfChoice(problem, startChoice, P);
+  const startModelCost = ops.reduce((acc, op, i) => acc + op.cost(duration[i]!), 0);
+  const start: SolvedPoint = {
+    timeSeconds: maxTime * unit,
+    energyJoules: startModelCost + dag.stageCount * P * maxTime * unit,
+    trueTimeSeconds: startTruth.timeSeconds,
+    trueEnergyJoules: startTruth.energyJoules,
+  };
   const solver = phillipsDessouky(dag, ops, duration);
   let stopReason: StopReason = 'limit';
   for (;;) {
@@ -221,33 +300,26 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
     }
     return d;
   };
+  const choiceAt = (index: number): Int32Array => {
+    if (index === -1) return startChoice.slice();
+    const choice = choiceOfDurations(problem, durationsAt(index));
+    if (options.costModel === 'exact') reclaimSlack(problem, choice, points[index]!.timeSeconds);
+    return choice;
+  };
   return {
     pipeline,
     options,
     stageCount: dag.stageCount,
     points,
+    start,
     stopReason,
-    planAt: (index) => planFromDurations(problem, durationsAt(index), points[index]!, 'Instruction'),
+    planAt: (index) => planFromChoice(problem, choiceAt(index), index === -1 ? start : points[index]!),
     fitPlanToTarget: (index, targetSeconds) => {
-      const d = durationsAt(index);
-      const choice = new Int32Array(dag.count);
-      for (let i = 0; i < dag.count; i++) {
-        const spec = specs[specOf[i]!]!;
-        const f = optionForDuration(spec, d[i]!).frequencyMhz;
-        choice[i] = spec.pareto.findIndex((o) => o.frequencyMhz === f);
-      }
+      const choice = choiceAt(index);
       const fitted = fitOptionsToTarget(problem, choice, targetSeconds, P);
       if (fitted === undefined) return undefined;
-      const plan = planFromDurations(problem, d, points[index]!, 'Instruction');
-      // Replace the clocks with the fitted choice (computations are listed in stage order).
-      const stages = plan.stages.map((sp, s) => ({
-        ...sp,
-        computations: sp.computations.map((c, k) => {
-          const i = dag.stageOrder[s]![k]!;
-          return { ...c, frequencyMhz: specs[specOf[i]!]!.pareto[choice[i]!]!.frequencyMhz };
-        }),
-      }));
-      return { plan: { ...plan, stages }, trueTimeSeconds: fitted.time, trueEnergyJoules: fitted.energy };
+      const plan = planFromChoice(problem, choice, index === -1 ? start : points[index]!);
+      return { plan, trueTimeSeconds: fitted.time, trueEnergyJoules: fitted.energy };
     },
   };
 }

@@ -111,7 +111,11 @@ function lowtimeSpec(stage: number, instruction: Instruction, measured: Measured
  * duration), cheapest option per step, and the lower convex hull interpolated between its vertices.
  */
 function exactSpec(stage: number, instruction: Instruction, measured: Measured, unit: number, power: number): OperationSpec | string {
-  const filtered = paretoFilter(measured);
+  // Pareto on the effective energy e − P_block·t: a slower clock that spends more than a faster one can still
+  // win, because its GPU would otherwise sit blocked at P_block for the difference.
+  const filtered = measured.filter(
+    (o) => !measured.some((p) => p.timeSeconds < o.timeSeconds && p.energyJoules - power * p.timeSeconds < o.energyJoules - power * o.timeSeconds),
+  );
   // The tiny tolerance keeps a time of exactly k units at k despite floating-point division.
   const quantize = (t: number): number => Math.max(1, Math.ceil(t / unit - 1e-9));
   const pareto = toOptions(filtered, quantize, unit, power);

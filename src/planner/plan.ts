@@ -81,16 +81,19 @@ const TIME_EPSILON = 1e-9;
 /** How many points just slower than the target are tried with fitPlanToTarget. */
 const FIT_CANDIDATES = 8;
 
-/** Index of the least-true-energy point whose true time fits `targetSeconds`; the fastest point if none fits. */
+/** Index of the least-true-energy point whose true time fits `targetSeconds` (−1: the starting plan); the fastest if none fits. */
 export function choosePointIndex(frontier: Frontier, targetSeconds: number): number {
-  let best = -1;
-  let fastest = -1;
-  frontier.points.forEach((p, i) => {
-    if (fastest < 0 || p.trueTimeSeconds < frontier.points[fastest]!.trueTimeSeconds) fastest = i;
-    if (p.trueTimeSeconds <= targetSeconds + TIME_EPSILON && (best < 0 || p.trueEnergyJoules < frontier.points[best]!.trueEnergyJoules)) best = i;
-  });
-  if (fastest < 0) throw new RangeError('the frontier has no points');
-  return best >= 0 ? best : fastest;
+  let best = -2;
+  let fastest = -2;
+  const at = (i: number): SolvedPoint => (i === -1 ? frontier.start! : frontier.points[i]!);
+  const first = frontier.start === undefined ? 0 : -1;
+  for (let i = first; i < frontier.points.length; i++) {
+    const p = at(i);
+    if (fastest < -1 || p.trueTimeSeconds < at(fastest).trueTimeSeconds) fastest = i;
+    if (p.trueTimeSeconds <= targetSeconds + TIME_EPSILON && (best < -1 || p.trueEnergyJoules < at(best).trueEnergyJoules)) best = i;
+  }
+  if (fastest < -1) throw new RangeError('the frontier has no points');
+  return best >= -1 ? best : fastest;
 }
 
 /**
@@ -100,7 +103,7 @@ export function choosePointIndex(frontier: Frontier, targetSeconds: number): num
  */
 export function choosePlan(frontier: Frontier, targetSeconds: number): ChosenPlan {
   const index = choosePointIndex(frontier, targetSeconds);
-  const direct = frontier.points[index]!;
+  const direct = index === -1 ? frontier.start! : frontier.points[index]!;
   let chosen: ChosenPlan | undefined =
     direct.trueTimeSeconds <= targetSeconds + TIME_EPSILON ? { index, point: direct, plan: frontier.planAt(index), fitted: false } : undefined;
   const above = frontier.points
