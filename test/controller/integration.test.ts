@@ -93,3 +93,36 @@ describe('controller on the embedded API server', function () {
     assert.ok(reasons.includes('Replanned') && reasons.includes('StragglerRecovered'));
   });
 });
+
+describe('controller endpoints', function () {
+  this.timeout(30_000);
+  it('serves /metrics with the controller and planner metrics, /healthz and /readyz', async () => {
+    const h = await Harness.start();
+    try {
+      const op = await h.startOperator('m', { httpPort: 0 });
+      const { stageProfileToCsv } = await import('../../src/planner/index.ts');
+      const { syntheticProfile } = await import('./fixtures.ts');
+      await h.core.createNamespacedConfigMap({ namespace: 'ml', body: { metadata: { name: 'stored' }, data: { 'profile.csv': stageProfileToCsv(syntheticProfile(3)) } } });
+      await h.createJob(jobManifest('gpt', { profiling: { profileRef: { configMapName: 'stored' } } }));
+      await waitForPhase(h, 'gpt', 'Running', 30_000);
+      const base = `http://127.0.0.1:${op.port ?? 0}`;
+      const text = await (await fetch(`${base}/metrics`)).text();
+      for (const name of [
+        'perseus_controller_reconcile_total',
+        'perseus_controller_reconcile_errors_total',
+        'perseus_controller_reconcile_duration_seconds',
+        'perseus_controller_jobs{phase="Running"} 1',
+        'perseus_planner_solve_duration_seconds_count 1',
+        'perseus_planner_frontier_points',
+        'perseus_job_expected_savings_ratio{namespace="ml",name="gpt"}',
+        'perseus_controller_replans_total',
+      ]) {
+        assert.ok(text.includes(name), `metrics include ${name}`);
+      }
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    } finally {
+      await h.stop();
+    }
+  });
+});
