@@ -83,6 +83,20 @@ export interface Decision {
 
 const TERMINAL: readonly JobPhase[] = ['Succeeded', 'Failed'];
 
+// Lookups on a frontier are deterministic; memoizing them per frontier keeps decide() cheap on resyncs.
+const lookups = new WeakMap<Frontier, Map<number, ReturnType<typeof choosePlan>>>();
+function lookup(frontier: Frontier, targetSeconds: number): ReturnType<typeof choosePlan> {
+  let memo = lookups.get(frontier);
+  if (memo === undefined) lookups.set(frontier, (memo = new Map()));
+  let chosen = memo.get(targetSeconds);
+  if (chosen === undefined) {
+    chosen = targetSeconds === 0 ? fastestPlan(frontier) : choosePlan(frontier, targetSeconds);
+    if (memo.size > 64) memo.clear();
+    memo.set(targetSeconds, chosen);
+  }
+  return chosen;
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -444,7 +458,7 @@ export function decide(o: Observed): Decision {
     }
     const f = frontier.frontier;
     const target = frontier.baseline.timeSeconds * maxSlowdown;
-    const chosen = choosePlan(f, target);
+    const chosen = lookup(f, target);
     const savings = 1 - chosen.point.trueEnergyJoules / frontier.baseline.energyJoules;
     status = {
       ...status,
@@ -487,10 +501,10 @@ export function decide(o: Observed): Decision {
   let fastest: ReturnType<typeof choosePlan> | undefined;
   if (frontier.state === 'ready') {
     const f = frontier.frontier;
-    fastest = fastestPlan(f);
+    fastest = lookup(f, 0);
     const baseTarget = frontier.baseline.timeSeconds * maxSlowdown;
     const stragglerCfg = spec.straggler ?? {};
-    const currentBaseSeconds = choosePlan(f, Math.max(baseTarget, plan.targetIterationSeconds ?? 0)).point.trueTimeSeconds;
+    const currentBaseSeconds = lookup(f, Math.max(baseTarget, plan.targetIterationSeconds ?? 0)).point.trueTimeSeconds;
     const fastestSeconds = fastest.point.trueTimeSeconds;
     if (stragglerCfg.enabled !== false) {
       const detection = detectStragglers({
@@ -533,7 +547,7 @@ export function decide(o: Observed): Decision {
       }
     }
     const target = Math.max(baseTarget, status.plan?.targetIterationSeconds ?? 0);
-    basePlan = choosePlan(f, target);
+    basePlan = lookup(f, target);
   } else {
     // The frontier is re-derived after a restart; ranks keep their plans meanwhile.
     requeue(1000);

@@ -23,6 +23,7 @@ export interface OperatorOptions {
   readonly defaultMetrics?: boolean;
   readonly plannerWorkerThreshold?: number;
   readonly mintToken?: () => string;
+  readonly onReconciled?: (seconds: number) => void;
 }
 
 export class Operator {
@@ -73,6 +74,7 @@ export class Operator {
         ...(this.o.namespaces === undefined ? {} : { namespaces: this.o.namespaces }),
         ...(this.o.workers === undefined ? {} : { workers: this.o.workers }),
         ...(this.o.mintToken === undefined ? {} : { mintToken: this.o.mintToken }),
+        ...(this.o.onReconciled === undefined ? {} : { onReconciled: this.o.onReconciled }),
       });
       await this.controller.start();
     });
