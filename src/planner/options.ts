@@ -75,10 +75,9 @@ function toOptions(measured: Measured, quantize: (t: number) => number, unit: nu
 
 /** The reference model: hard then soft Pareto filter, floor quantization keeping the costliest option per step, exponential fit. */
 function lowtimeSpec(stage: number, instruction: Instruction, measured: Measured, unit: number, power: number): OperationSpec | string {
-  const hard = paretoFilter(measured);
-  let filtered = hard;
+  let filtered = paretoFilter(measured);
   if (filtered.length <= 3) filtered = paretoFilter(measured, SOFT_NOISE_FACTOR);
-  const pareto = toOptions(hard, (t) => Math.floor(t / unit), unit, power);
+  const pareto = toOptions(filtered, (t) => Math.floor(t / unit), unit, power);
   const byQuant = new Map<number, (typeof filtered)[number]>();
   for (const o of filtered) {
     const q = Math.floor(o.timeSeconds / unit);
