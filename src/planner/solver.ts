@@ -29,6 +29,7 @@ export type StopReason = 'infeasible-flow' | 'infinite-cut' | 'no-cost-change' |
 const FP_ERROR = 1e-6;
 const INF_CAPACITY = 10000;
 const BIG = 1e30;
+const IMBALANCE_NOISE = 1e-9;
 
 /** Python's float floor division for positive operands (`x // y`), matching the reference's rounding. */
 function pyFloorDiv(x: number, y: number): number {
@@ -194,10 +195,11 @@ export function* phillipsDessouky(
     let demand = 0;
     for (let v = 0; v < 2 * n + 2; v++) {
       const x = excess[v]!;
-      if (x > 0) {
+      // Imbalances far below the solver's tolerance are float noise left by the residual rounding.
+      if (x > IMBALANCE_NOISE) {
         net.addEdge(SP, v, x);
         demand += x;
-      } else if (x < 0) net.addEdge(v, TP, -x);
+      } else if (x < -IMBALANCE_NOISE) net.addEdge(v, TP, -x);
     }
     if (demand > 0) net.maxFlow(SP, TP, 0);
     for (let e = backEdge + 2; e < net.edgeCount; e += 2) {
