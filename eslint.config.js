@@ -6,7 +6,7 @@ const kubeClient = { name: '@kubernetes/client-node', message: 'Only src/kube/ i
 const koffi = { name: 'koffi', message: 'Only src/nvml/koffi-*.ts imports koffi.' };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'bin/**', 'clients/**', 'test/.build/**', 'eslint.config.js'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bin/**', 'clients/**', 'test/.build/**', 'out/**', 'eslint.config.js', '**/*.cjs'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
