@@ -1,0 +1,334 @@
+// The Helm chart rendered by the real helm binary: lint, every toggle on and off, RBAC allow-lists,
+// security contexts, selectors, and the CRDs it ships.
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AGENT_SOCKET_DIR } from '../../src/controller/objects.ts';
+import { ROOT } from '../../scripts/gen-manifests.ts';
+import { CHART, get, helm, MONITORING_API, ofKind, one, render, sets, type K8sObject } from './helm.ts';
+
+interface Container {
+  name: string;
+  image: string;
+  args: string[];
+  env?: { name: string; value?: string; valueFrom?: unknown }[];
+  ports?: { name: string; containerPort: number }[];
+  securityContext: Record<string, unknown> & { capabilities?: { add?: string[]; drop?: string[] } };
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean; mountPropagation?: string }[];
+  livenessProbe?: { httpGet: { path: string; port: string } };
+  readinessProbe?: { httpGet: { path: string; port: string } };
+  resources?: { limits?: Record<string, string>; requests?: Record<string, string> };
+}
+interface PodSpec {
+  serviceAccountName: string;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes: { name: string; hostPath?: { path: string; type?: string }; emptyDir?: unknown }[];
+  nodeSelector?: Record<string, string>;
+  tolerations?: { key?: string; operator?: string; effect?: string }[];
+  affinity?: unknown;
+  priorityClassName?: string;
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+  hostIPC?: boolean;
+}
+
+const podSpec = (o: K8sObject): PodSpec => get<PodSpec>(o, 'spec', 'template', 'spec');
+const container = (o: K8sObject): Container => {
+  const cs = podSpec(o).containers;
+  assert.equal(cs.length, 1, `${o.kind} ${o.metadata.name} has one container`);
+  return cs[0] as Container;
+};
+const kinds = (objects: readonly K8sObject[]): string[] => [...new Set(objects.map((o) => o.kind))].sort();
+
+const CONTROLLER = 'perseus-operator-controller';
+const AGENT = 'perseus-operator-agent';
+
+// Every value the chart can switch, off where the default is on and on where it is off.
+const ALL_OFF = sets(
+  'agent.enabled=false',
+  'controller.leaderElection.enabled=false',
+  'controller.serviceAccount.create=false',
+  'agent.serviceAccount.create=false',
+  'metrics.serviceMonitor.enabled=false',
+  'metrics.podMonitor.enabled=false',
+  'metrics.prometheusRule.enabled=false',
+  'grafana.dashboard.enabled=false',
+  'networkPolicy.enabled=false',
+);
+const ALL_ON = sets('networkPolicy.enabled=true', 'agent.privileged=true', 'agent.runtimeClassName=nvidia', 'controller.replicas=2', 'agent.nvmlLibrary=/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1');
+
+describe('Helm chart', function () {
+  this.timeout(60_000);
+
+  describe('helm lint --strict', function () {
+    for (const [label, args] of [
+      ['default values', []],
+      ['every toggle on', ALL_ON],
+      ['every toggle off', ALL_OFF],
+      ['watched namespaces', sets('controller.watchNamespaces={team-a,team-b}')],
+    ] as const) {
+      it(`passes with ${label}`, async function () {
+        const { stdout } = await helm(['lint', '--strict', CHART, ...args]);
+        assert.match(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      });
+    }
+  });
+
+  describe('renders', function () {
+    it('the default objects, without Prometheus operator objects when its API is absent', async function () {
+      const objects = await render();
+      assert.deepEqual(kinds(objects), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+      assert.equal(ofKind(objects, 'Service').length, 2);
+      assert.equal(ofKind(objects, 'ServiceAccount').length, 2);
+      for (const o of objects) assert.ok(o.metadata.labels?.['app.kubernetes.io/part-of'] === 'perseus', `${o.kind} ${o.metadata.name} carries the part-of label`);
+      for (const o of objects.filter((x) => !x.kind.startsWith('Cluster'))) assert.equal(o.metadata.namespace, 'perseus-system', `${o.kind} ${o.metadata.name} namespace`);
+    });
+
+    it('ServiceMonitor, PodMonitor and PrometheusRule when monitoring.coreos.com/v1 is served', async function () {
+      const objects = await render(MONITORING_API);
+      const sm = one(objects, 'ServiceMonitor');
+      const pm = one(objects, 'PodMonitor');
+      one(objects, 'PrometheusRule');
+      assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1');
+      // The monitors name the scrape jobs the alert rules use, whatever the release is called.
+      const jobOf = (endpoints: unknown): unknown => get<{ targetLabel?: string; replacement?: string }[]>(endpoints, 0, 'relabelings').find((r) => r.targetLabel === 'job')?.replacement;
+      assert.equal(jobOf(get(sm, 'spec', 'endpoints')), 'perseus-controller');
+      assert.equal(jobOf(get(pm, 'spec', 'podMetricsEndpoints')), 'perseus-agent');
+    });
+
+    const toggles: { set: string[]; absent: string[]; present: string[]; api?: boolean }[] = [
+      { set: sets('agent.enabled=false'), absent: ['DaemonSet', 'PodMonitor'], present: ['Deployment', 'ServiceMonitor'], api: true },
+      { set: sets('metrics.serviceMonitor.enabled=false'), absent: ['ServiceMonitor'], present: ['PodMonitor', 'PrometheusRule'], api: true },
+      { set: sets('metrics.podMonitor.enabled=false'), absent: ['PodMonitor'], present: ['ServiceMonitor', 'PrometheusRule'], api: true },
+      { set: sets('metrics.prometheusRule.enabled=false'), absent: ['PrometheusRule'], present: ['ServiceMonitor', 'PodMonitor'], api: true },
+      { set: sets('grafana.dashboard.enabled=false'), absent: ['ConfigMap'], present: ['Deployment'] },
+      { set: sets('networkPolicy.enabled=true'), absent: [], present: ['NetworkPolicy'] },
+      { set: sets('controller.serviceAccount.create=false', 'agent.serviceAccount.create=false'), absent: ['ServiceAccount'], present: ['Deployment'] },
+    ];
+    for (const t of toggles) {
+      it(`${t.set.filter((s) => s !== '--set').join(' ')}${t.api === true ? ' (Prometheus operator present)' : ''}`, async function () {
+        const objects = await render([...t.set, ...(t.api === true ? MONITORING_API : [])]);
+        const found = kinds(objects);
+        for (const k of t.absent) assert.ok(!found.includes(k), `no ${k}`);
+        for (const k of t.present) assert.ok(found.includes(k), `a ${k}`);
+      });
+    }
+
+    it('every toggle off: only the controller, its ClusterRole and its Service', async function () {
+      const objects = await render([...ALL_OFF, ...MONITORING_API]);
+      assert.deepEqual(kinds(objects), ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Service']);
+      assert.equal(podSpec(one(objects, 'Deployment')).serviceAccountName, 'default');
+      const d = one(objects, 'Deployment');
+      assert.deepEqual(get(d, 'spec', 'strategy'), { type: 'Recreate' });
+      assert.ok(!container(d).args.includes('--leader-elect'));
+    });
+
+    it('every toggle on', async function () {
+      const objects = await render([...ALL_ON, ...MONITORING_API]);
+      assert.equal(ofKind(objects, 'NetworkPolicy').length, 2);
+      const ds = one(objects, 'DaemonSet');
+      assert.equal(container(ds).securityContext['privileged'], true);
+      assert.equal(container(ds).securityContext.capabilities, undefined);
+      assert.equal(get(ds, 'spec', 'template', 'spec', 'runtimeClassName'), 'nvidia');
+      assert.ok(container(ds).args.includes('--nvml-library=/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1'));
+      assert.equal(get(one(objects, 'Deployment'), 'spec', 'replicas'), 2);
+      const ports = ofKind(objects, 'NetworkPolicy').map((np) => get<number>(np, 'spec', 'ingress', 0, 'ports', 0, 'port')).sort();
+      assert.deepEqual(ports, [8080, 9400]);
+    });
+
+    it('rejects values the schema forbids', async function () {
+      for (const bad of [sets('controller.replicas=-1'), sets('agent.unknownKey=1'), sets('controller.logLevel=verbose'), sets('agent.socketHostDir=relative/dir')]) {
+        await assert.rejects(render(bad), /values don't meet the specifications|schema|minimum|additional properties|value must be one of|pattern/i, bad.join(' '));
+      }
+    });
+
+    it('pins the image by digest when one is given', async function () {
+      const digest = `sha256:${'a'.repeat(64)}`;
+      const objects = await render(sets(`image.digest=${digest}`));
+      for (const kind of ['Deployment', 'DaemonSet']) assert.equal(container(one(objects, kind)).image, `ghcr.io/perseus-energy/perseus-operator@${digest}`);
+    });
+  });
+
+  describe('RBAC', function () {
+    type Grant = string; // "<subject>|<namespace or *>|<apiGroup>|<resource>|<verb>"
+    async function grants(extra: readonly string[] = []): Promise<Set<Grant>> {
+      const objects = await render(extra);
+      const roles = new Map<string, { rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }[] }>();
+      for (const r of [...ofKind(objects, 'ClusterRole'), ...ofKind(objects, 'Role')]) roles.set(`${r.kind}/${r.metadata.namespace ?? '*'}/${r.metadata.name}`, r as never);
+      const out = new Set<Grant>();
+      for (const b of [...ofKind(objects, 'ClusterRoleBinding'), ...ofKind(objects, 'RoleBinding')]) {
+        const ref = get<{ kind: string; name: string }>(b, 'roleRef');
+        const ns = ref.kind === 'Role' ? (b.metadata.namespace ?? '') : '*';
+        const role = roles.get(`${ref.kind}/${ref.kind === 'Role' ? (b.metadata.namespace ?? '') : '*'}/${ref.name}`);
+        assert.ok(role !== undefined, `binding ${b.metadata.name} refers to a rendered role`);
+        for (const s of get<{ kind: string; name: string; namespace: string }[]>(b, 'subjects')) {
+          assert.equal(s.kind, 'ServiceAccount');
+          assert.equal(s.namespace, 'perseus-system');
+          for (const rule of role.rules) {
+            assert.equal(rule.resourceNames, undefined);
+            assert.equal(rule.nonResourceURLs, undefined);
+            for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) out.add(`${s.name}|${ns}|${g}|${res}|${v}`);
+          }
+        }
+      }
+      return out;
+    }
+    const expand = (subject: string, ns: string, group: string, resources: string[], verbs: string[]): Grant[] => resources.flatMap((r) => verbs.map((v) => `${subject}|${ns}|${group}|${r}|${v}`));
+    const controllerRules = (ns: string): Grant[] => [
+      ...expand(CONTROLLER, ns, 'perseus.energy', ['perseustrainingjobs'], ['get', 'list', 'watch', 'patch', 'delete']),
+      ...expand(CONTROLLER, ns, 'perseus.energy', ['perseustrainingjobs/status'], ['get', 'patch']),
+      ...expand(CONTROLLER, ns, 'perseus.energy', ['perseustrainingjobs/finalizers'], ['update']),
+      ...expand(CONTROLLER, ns, 'perseus.energy', ['perseusranks'], ['get', 'list', 'watch', 'create', 'patch']),
+      ...expand(CONTROLLER, ns, '', ['pods'], ['get', 'list', 'watch', 'create', 'delete']),
+      ...expand(CONTROLLER, ns, '', ['services'], ['get', 'list', 'watch', 'create']),
+      ...expand(CONTROLLER, ns, '', ['configmaps'], ['get', 'list', 'watch', 'create', 'patch']),
+      ...expand(CONTROLLER, ns, '', ['events'], ['create', 'patch']),
+      ...expand(CONTROLLER, ns, 'events.k8s.io', ['events'], ['create', 'patch']),
+    ];
+    const leaderElection = expand(CONTROLLER, 'perseus-system', 'coordination.k8s.io', ['leases'], ['get', 'create', 'update']);
+    const agentRules = [
+      ...expand(AGENT, '*', 'perseus.energy', ['perseusranks'], ['get', 'list', 'watch']),
+      ...expand(AGENT, '*', 'perseus.energy', ['perseusranks/status'], ['update', 'patch']),
+      ...expand(AGENT, '*', '', ['pods'], ['get', 'list', 'watch']),
+      ...expand(AGENT, '*', '', ['events'], ['create']),
+      ...expand(AGENT, '*', 'events.k8s.io', ['events'], ['create']),
+    ];
+
+    it('grants exactly the allow-listed verbs and resources with default values', async function () {
+      assert.deepEqual([...(await grants())].sort(), [...controllerRules('*'), ...leaderElection, ...agentRules].sort());
+    });
+
+    it('grants Roles in the watched namespaces only when watchNamespaces is set', async function () {
+      const actual = await grants(sets('controller.watchNamespaces={team-a,team-b}'));
+      assert.deepEqual([...actual].sort(), [...controllerRules('team-a'), ...controllerRules('team-b'), ...leaderElection, ...agentRules].sort());
+    });
+
+    it('never grants secrets, nodes, wildcards, escalation or impersonation', async function () {
+      for (const g of await grants([...ALL_ON, ...MONITORING_API])) {
+        const [, , group, resource, verb] = g.split('|') as [string, string, string, string, string];
+        assert.ok(!['secrets', 'nodes', 'nodes/proxy', 'pods/exec', 'pods/attach', 'serviceaccounts/token'].includes(resource), g);
+        assert.ok(group !== '*' && resource !== '*' && verb !== '*', g);
+        assert.ok(!['escalate', 'bind', 'impersonate', 'deletecollection'].includes(verb), g);
+      }
+    });
+  });
+
+  describe('controller Deployment', function () {
+    it('runs `perseus controller` leader-elected, non-root, read-only, with probes and a metrics port', async function () {
+      const d = one(await render(), 'Deployment', CONTROLLER);
+      const spec = podSpec(d);
+      const c = container(d);
+      assert.equal(spec.serviceAccountName, CONTROLLER);
+      assert.deepEqual(c.args, ['controller', '--http-port=8080', '--workers=4', '--log-level=info', '--leader-elect', '--lease-namespace=$(POD_NAMESPACE)', '--lease-name=perseus-controller', '--identity=$(POD_NAME)']);
+      assert.equal(spec.securityContext['runAsNonRoot'], true);
+      assert.equal(spec.securityContext['runAsUser'], 65532);
+      assert.deepEqual(spec.securityContext['seccompProfile'], { type: 'RuntimeDefault' });
+      assert.deepEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } });
+      assert.deepEqual(c.ports, [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
+      assert.equal(c.livenessProbe?.httpGet.path, '/healthz');
+      assert.equal(c.readinessProbe?.httpGet.path, '/readyz');
+      assert.equal(c.livenessProbe?.httpGet.port, 'metrics');
+      assert.ok(c.resources?.requests?.['cpu'] !== undefined && c.resources.limits?.['memory'] !== undefined);
+      assert.deepEqual(c.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
+      assert.ok(spec.volumes.every((v) => v.hostPath === undefined));
+      assert.deepEqual(get(d, 'spec', 'strategy', 'rollingUpdate'), { maxSurge: 1, maxUnavailable: 0 });
+    });
+
+    it('watches only the listed namespaces when watchNamespaces is set', async function () {
+      const c = container(one(await render(sets('controller.watchNamespaces={team-a,team-b}')), 'Deployment'));
+      assert.deepEqual(c.args.filter((a) => a.startsWith('--namespace=')), ['--namespace=team-a', '--namespace=team-b']);
+    });
+  });
+
+  describe('agent DaemonSet', function () {
+    it('runs on GPU nodes that did not opt out, with system-node-critical priority', async function () {
+      const spec = podSpec(one(await render(), 'DaemonSet', AGENT));
+      assert.deepEqual(spec.nodeSelector, { 'nvidia.com/gpu.present': 'true' });
+      assert.deepEqual(spec.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+      assert.equal(spec.priorityClassName, 'system-node-critical');
+      assert.deepEqual(get(spec, 'affinity', 'nodeAffinity', 'requiredDuringSchedulingIgnoredDuringExecution', 'nodeSelectorTerms'), [
+        { matchExpressions: [{ key: 'perseus.energy/agent', operator: 'NotIn', values: ['disabled'] }] },
+      ]);
+      assert.equal(spec.serviceAccountName, AGENT);
+    });
+
+    it('holds root with CAP_SYS_ADMIN and nothing more: no privileged mode, host namespaces or writable root', async function () {
+      const spec = podSpec(one(await render(), 'DaemonSet', AGENT));
+      const c = spec.containers[0] as Container;
+      assert.equal(spec.securityContext['runAsUser'], 0);
+      assert.equal(spec.hostNetwork, undefined);
+      assert.equal(spec.hostPID, undefined);
+      assert.equal(spec.hostIPC, undefined);
+      assert.deepEqual(c.securityContext, { privileged: false, capabilities: { drop: ['ALL'], add: ['SYS_ADMIN'] }, allowPrivilegeEscalation: true, readOnlyRootFilesystem: true });
+      assert.deepEqual(
+        c.env?.filter((e) => e.name.startsWith('NVIDIA_')),
+        [
+          { name: 'NVIDIA_VISIBLE_DEVICES', value: 'all' },
+          { name: 'NVIDIA_DRIVER_CAPABILITIES', value: 'utility' },
+        ],
+      );
+      // The agent requests no GPU: it must not take one away from training pods.
+      assert.equal(JSON.stringify(c.resources).includes('nvidia.com/gpu'), false);
+    });
+
+    it('mounts the socket directory the controller injects into workers, pod-resources and the driver root read-only', async function () {
+      const spec = podSpec(one(await render(), 'DaemonSet', AGENT));
+      const c = spec.containers[0] as Container;
+      const hostPaths = Object.fromEntries(spec.volumes.filter((v) => v.hostPath !== undefined).map((v) => [v.name, v.hostPath]));
+      assert.deepEqual(hostPaths, {
+        'agent-socket': { path: AGENT_SOCKET_DIR, type: 'DirectoryOrCreate' },
+        'pod-resources': { path: '/var/lib/kubelet/pod-resources', type: 'Directory' },
+        'driver-root': { path: '/run/nvidia/driver', type: 'DirectoryOrCreate' },
+      });
+      const mounts = Object.fromEntries(c.volumeMounts.map((m) => [m.name, m]));
+      assert.deepEqual(mounts['agent-socket'], { name: 'agent-socket', mountPath: '/run/perseus' });
+      assert.deepEqual(mounts['pod-resources'], { name: 'pod-resources', mountPath: '/var/lib/kubelet/pod-resources', readOnly: true });
+      assert.deepEqual(mounts['driver-root'], { name: 'driver-root', mountPath: '/run/nvidia/driver', readOnly: true, mountPropagation: 'HostToContainer' });
+      assert.ok(c.args.includes('--socket=/run/perseus/agent.sock'));
+      assert.ok(c.args.includes('--pod-resources-socket=/var/lib/kubelet/pod-resources/kubelet.sock'));
+      assert.equal(c.args[0], 'agent');
+      assert.equal(c.livenessProbe?.httpGet.path, '/healthz');
+      assert.equal(c.readinessProbe?.httpGet.path, '/readyz');
+      assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [['metrics', 9400]]);
+    });
+
+    it('leaves the driver root out when driverRoot is empty', async function () {
+      const spec = podSpec(one(await render(sets('agent.driverRoot=')), 'DaemonSet'));
+      assert.ok(!spec.volumes.some((v) => v.name === 'driver-root'));
+      assert.ok(!(spec.containers[0] as Container).volumeMounts.some((m) => m.name === 'driver-root'));
+    });
+  });
+
+  describe('selectors', function () {
+    it('every workload selects its own pods, and every Service and monitor selects one component', async function () {
+      const objects = await render([...MONITORING_API, ...sets('networkPolicy.enabled=true')]);
+      const pods = new Map<string, Record<string, string>>();
+      for (const w of [...ofKind(objects, 'Deployment'), ...ofKind(objects, 'DaemonSet')]) {
+        const selector = get<Record<string, string>>(w, 'spec', 'selector', 'matchLabels');
+        const labels = get<Record<string, string>>(w, 'spec', 'template', 'metadata', 'labels');
+        for (const [k, v] of Object.entries(selector)) assert.equal(labels[k], v, `${w.kind} selector ${k}`);
+        pods.set(w.kind, labels);
+      }
+      const matches = (selector: Record<string, string>): string[] => [...pods].filter(([, labels]) => Object.entries(selector).every(([k, v]) => labels[k] === v)).map(([kind]) => kind);
+      const svc = (name: string): Record<string, string> => get(one(objects, 'Service', name), 'spec', 'selector');
+      assert.deepEqual(matches(svc(`${CONTROLLER}-metrics`)), ['Deployment']);
+      assert.deepEqual(matches(svc(`${AGENT}-metrics`)), ['DaemonSet']);
+      assert.deepEqual(matches(get(one(objects, 'PodMonitor'), 'spec', 'selector', 'matchLabels')), ['DaemonSet']);
+      const smSelector = get<Record<string, string>>(one(objects, 'ServiceMonitor'), 'spec', 'selector', 'matchLabels');
+      const services = ofKind(objects, 'Service').filter((s) => Object.entries(smSelector).every(([k, v]) => s.metadata.labels?.[k] === v));
+      assert.deepEqual(services.map((s) => s.metadata.name), [`${CONTROLLER}-metrics`]);
+      for (const np of ofKind(objects, 'NetworkPolicy')) assert.equal(matches(get(np, 'spec', 'podSelector', 'matchLabels')).length, 1, np.metadata.name);
+    });
+  });
+
+  describe('CRDs', function () {
+    it('ships the generated CRDs of crds/ unchanged', async function () {
+      const top = (await readdir(join(ROOT, 'crds'))).filter((f) => f.endsWith('.yaml')).sort();
+      const chart = (await readdir(join(CHART, 'crds'))).sort();
+      assert.deepEqual(chart, top);
+      assert.ok(top.length >= 2);
+      for (const f of top) assert.equal(await readFile(join(CHART, 'crds', f), 'utf8'), await readFile(join(ROOT, 'crds', f), 'utf8'), `charts/perseus-operator/crds/${f} differs from crds/${f}: copy it again`);
+    });
+  });
+});
