@@ -291,6 +291,9 @@ export class NodeAgent {
       } else if (rank.plan?.generation !== plan.generation || rank.appliedGeneration !== plan.generation) {
         rank.plan = new PlanIndex(plan);
         rank.stats.resetEnergyBaseline();
+        // Status reports iteration times under the applied generation only (PerseusRank status contract).
+        rank.stats.seconds.length = 0;
+        rank.stats.energyJoules.length = 0;
         for (const u of uuids) this.queues.get(u)!.pinMemoryClockMax();
         if (rank.plan.stageClockMhz !== undefined) this.setClocks(rank, uuids, rank.plan.stageClockMhz);
         rank.appliedGeneration = plan.generation;

@@ -1,14 +1,17 @@
 // `perseus agent`: the node agent. Wiring only: GPUs (NVML or simulated), pod-resources lookup, the local
-// training API socket, metrics and health. Ranks come from a static file until the Kubernetes wiring
-// feeds them from PerseusRank objects (NodeAgent.upsertRank/removeRank, RankStatusSink).
+// training API socket, metrics and health. Ranks come from this node's PerseusRanks (src/agent/kube-ranks.ts)
+// or, for standalone use, from a static --ranks file.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import winston from 'winston';
 import { NodeAgent } from '../agent/agent.ts';
 import { AgentMetrics, serveAgentHttp } from '../agent/metrics.ts';
 import { DEFAULT_POD_RESOURCES_SOCKET, KubeletPodResources } from '../agent/pod-resources.ts';
+import { KubeRankWiring } from '../agent/kube-ranks.ts';
 import { AgentSocketServer } from '../agent/socket-server.ts';
 import type { AgentRankSpec } from '../agent/types.ts';
+import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
+import { systemClock as kubeClock } from '../kube/clock.ts';
 import type { GpuProvider } from '../nvml/gpu.ts';
 import { ScaledSimTime } from '../nvml/sim-clock.ts';
 import { SimulatedGpuProvider } from '../nvml/simulated-gpu.ts';
@@ -29,7 +32,9 @@ Runs the node agent: owns this node's GPUs through NVML, serves the local traini
   --gpu-profile CSV           stage profile the simulated GPUs follow
   --time-scale X              simulated seconds per real second (default 1)
   --node-name NAME            this node (default $NODE_NAME, else the hostname)
-  --ranks FILE                static ranks (JSON array of rank specs) for standalone use
+  --kubeconfig FILE           API server connection (default: in-cluster, else $KUBECONFIG or ~/.kube/config)
+  --namespace NS              serve ranks of this namespace only (default: every namespace)
+  --ranks FILE                static ranks (JSON array of rank specs) for standalone use, without Kubernetes
   --metrics-port N            /metrics, /healthz, /readyz (default 9400; 0 disables)
   --connection-grace T        reset a rank's GPUs this long after its client left (default 30s)
 `;
@@ -48,6 +53,8 @@ export const command: Command = {
         'time-scale': { type: 'string' },
         'node-name': { type: 'string' },
         ranks: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        namespace: { type: 'string' },
         'metrics-port': { type: 'string' },
         'connection-grace': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -73,21 +80,32 @@ export const command: Command = {
         resourceNames: [values['gpu-resource'] ?? 'nvidia.com/gpu'],
       });
       const metrics = new AgentMetrics(nodeName);
+      const standalone = values.ranks !== undefined;
+      const wiring = standalone
+        ? undefined
+        : new KubeRankWiring({
+            api: new ClientKubeApi(loadKubeConfig(values.kubeconfig)),
+            clock: kubeClock,
+            nodeName,
+            logger,
+            ...(values.namespace === undefined ? {} : { namespace: values.namespace }),
+          });
       const agent = new NodeAgent({
         nodeName,
         gpus: provider.gpus,
         podGpus: podResources,
-        statusSink: { write: (key, status) => Promise.resolve(void logger.info('Updated rank status', { namespace: key.namespace, rank: key.name, status })) },
+        statusSink: wiring?.sink ?? { write: (key, status) => Promise.resolve(void logger.info('Updated rank status', { namespace: key.namespace, rank: key.name, status })) },
         logger,
         observer: metrics.observer,
         connectionGraceMs: durationFlag('connection-grace', values['connection-grace'], 30) * 1000,
-        apiServerLeaseMs: values.ranks !== undefined ? 0 : 120_000,
+        apiServerLeaseMs: standalone ? 0 : 120_000,
       });
       metrics.attach(agent);
       agent.start();
       if (values.ranks !== undefined) {
         for (const spec of JSON.parse(readFileSync(values.ranks, 'utf8')) as AgentRankSpec[]) void agent.upsertRank(spec).catch(() => undefined);
       }
+      wiring?.start(agent);
       const server = new AgentSocketServer(agent, { path: values.socket ?? '/run/perseus/agent.sock' });
       await server.listen();
       const port = intFlag('metrics-port', values['metrics-port'], 9400, 0);
@@ -101,6 +119,7 @@ export const command: Command = {
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });
+      await wiring?.stop();
       agent.shutdown();
       await server.close();
       http?.close();
