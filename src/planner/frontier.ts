@@ -2,7 +2,7 @@
 // (model and true time/energy) with a compact record of the durations so any point's plan can be rebuilt.
 import type { FrequencyPlan, FrontierPoint, PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
 import { buildPipelineDag, longestPath, type ComputationDag } from './dag.ts';
-import { buildOperationSpecs, optionForDuration, type OperationSpec } from './options.ts';
+import { buildOperationSpecs, optionForDuration, paretoIndexForDuration, type OperationSpec } from './options.ts';
 import { PlannerInputError, unwrap } from './result.ts';
 import { criticalPath, phillipsDessouky, type StopReason } from './solver.ts';
 
@@ -189,11 +189,7 @@ function reclaimSlack(problem: PlanningProblem, choice: Int32Array, deadline: nu
 function choiceOfDurations(problem: PlanningProblem, duration: Int32Array): Int32Array {
   const { dag, specs, specOf } = problem;
   const choice = new Int32Array(dag.count);
-  for (let i = 0; i < dag.count; i++) {
-    const spec = specs[specOf[i]!]!;
-    const f = optionForDuration(spec, duration[i]!).frequencyMhz;
-    choice[i] = spec.pareto.findIndex((o) => o.frequencyMhz === f);
-  }
+  for (let i = 0; i < dag.count; i++) choice[i] = paretoIndexForDuration(specs[specOf[i]!]!, duration[i]!);
   return choice;
 }
 

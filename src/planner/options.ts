@@ -175,6 +175,22 @@ export function optionForDuration(spec: OperationSpec, duration: number): Execut
 }
 
 const optionTables = new WeakMap<OperationSpec, Int32Array>();
+const paretoTables = new WeakMap<OperationSpec, Int32Array>();
+
+/** Index into `spec.pareto` of optionForDuration(spec, duration), from a table built once per spec. */
+export function paretoIndexForDuration(spec: OperationSpec, duration: number): number {
+  let table = paretoTables.get(spec);
+  if (table === undefined) {
+    table = new Int32Array(spec.maxDuration - spec.minDuration + 1);
+    for (let q = spec.minDuration; q <= spec.maxDuration; q++) {
+      const f = optionForDuration(spec, q).frequencyMhz;
+      table[q - spec.minDuration] = spec.pareto.findIndex((o) => o.frequencyMhz === f);
+    }
+    paretoTables.set(spec, table);
+  }
+  const q = Math.min(spec.maxDuration, Math.max(spec.minDuration, duration));
+  return table[q - spec.minDuration]!;
+}
 
 function buildOptionTable(spec: OperationSpec): Int32Array {
   const table = new Int32Array(spec.maxDuration - spec.minDuration + 1);
