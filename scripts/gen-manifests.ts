@@ -1,8 +1,9 @@
-// Generates manifests/ from the Helm chart (npm run gen:manifests): install.yaml is the chart rendered with
-// default values, CRDs included, after the Namespace it installs into; the alert rules, the dashboard and
-// the example jobs are copies of their single sources. test/chart checks the committed files for drift.
+// Generates manifests/ from the Helm chart (npm run gen:manifests): first copies crds/ into the chart, then
+// install.yaml is the chart rendered with default values, CRDs included, after the Namespace it installs
+// into; the alert rules, the dashboard and the example jobs are copies of their single sources.
+// test/chart checks the committed files for drift.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -55,7 +56,16 @@ export function installYaml(rendered: string): string {
   return `${header}\n---\n${NAMESPACE_DOC}${rendered.startsWith('---') ? '' : '---\n'}${rendered.trimEnd()}\n`;
 }
 
-/** Every generated file: repository-relative path → content. */
+/** The chart's copies of the generated CRDs (crds/ is their source): repository-relative path → content. */
+export async function crdCopies(): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const name of (await readdir(join(ROOT, 'crds'))).filter((f) => f.endsWith('.yaml')).sort()) {
+    files.set(`${CHART_DIR}/crds/${name}`, await readFile(join(ROOT, 'crds', name), 'utf8'));
+  }
+  return files;
+}
+
+/** Every generated file of manifests/: repository-relative path → content (renders the chart as it is on disk). */
 export async function generateManifests(helm: string): Promise<Map<string, string>> {
   const { stdout } = await run(helm, defaultTemplateArgs(), { maxBuffer: 64 * 1024 * 1024 });
   const files = new Map<string, string>([['manifests/install.yaml', installYaml(stdout)]]);
@@ -67,12 +77,15 @@ export async function generateManifests(helm: string): Promise<Map<string, strin
 
 async function main(): Promise<void> {
   const { helmPath } = await import('../test/support/kube-tools.ts');
-  const files = await generateManifests(process.env['HELM'] ?? (await helmPath()));
-  for (const [path, content] of files) {
-    await mkdir(dirname(join(ROOT, path)), { recursive: true });
-    await writeFile(join(ROOT, path), content);
-    process.stdout.write(`Wrote ${path}\n`);
-  }
+  const write = async (files: Map<string, string>): Promise<void> => {
+    for (const [path, content] of files) {
+      await mkdir(dirname(join(ROOT, path)), { recursive: true });
+      await writeFile(join(ROOT, path), content);
+      process.stdout.write(`Wrote ${path}\n`);
+    }
+  };
+  await write(await crdCopies());
+  await write(await generateManifests(process.env['HELM'] ?? (await helmPath())));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -62,6 +62,7 @@ describe('Monitoring', function () {
       const tool = await promtool();
       if (tool === undefined) {
         // The CI script installs promtool (Debian package `prometheus`); elsewhere this check needs it on PATH.
+        if (this.test !== undefined) this.test.title += ' (skipped: promtool is not on PATH; apt-get install prometheus)';
         this.skip();
       }
       const rule = one(await render(MONITORING_API), 'PrometheusRule');
