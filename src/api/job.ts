@@ -279,6 +279,10 @@ export const jobStatusSchema = obj('Observed state of the job.', {
   stragglers: arr('Pipelines currently slower than their plan.', straggler_, { listType: 'map', listMapKeys: ['pipeline'], maxItems: 1024 }),
   failedPods: arr('Worker pods that failed (counted against backoffLimit).', failedPod, { listType: 'map', listMapKeys: ['uid'], maxItems: 128 }),
   replans: int('Replans done for stragglers.', { minimum: 0 }),
+  accepted: obj('The immutable fields as first accepted; the controller rejects later changes even where the API server does not enforce transition rules.', {
+    topology: str('spec.topology when the job was accepted (JSON).'),
+    managedBy: str('spec.managedBy when the job was accepted.'),
+  }),
 });
 export type JobStatus = Infer<typeof jobStatusSchema>;
 

@@ -212,7 +212,9 @@ export class Controller {
     }
     if (job.metadata.deletionTimestamp !== undefined) return undefined;
     const managedBy = (job.spec as { managedBy?: string } | undefined)?.managedBy;
-    if (managedBy !== undefined && managedBy !== CONTROLLER_NAME) return undefined;
+    // Another controller's job is left alone, unless managedBy was changed after this one accepted it
+    // (decide() then fails it as an invalid, immutable-field change).
+    if (managedBy !== undefined && managedBy !== CONTROLLER_NAME && job.status?.accepted === undefined) return undefined;
     const log = this.o.logger.child({ namespace, name });
 
     const ranks = new Map<string, PerseusRank>();

@@ -225,7 +225,21 @@ export function decide(o: Observed): Decision {
   }
 
   // An invalid spec is terminal and names the field; never a retry loop.
-  const validation = validateJob(job);
+  // Immutable fields are checked against what was accepted first, as the CRD's transition rules would.
+  const accepted = status.accepted;
+  const validation = validateJob(
+    job,
+    accepted === undefined
+      ? undefined
+      : {
+          metadata: job.metadata,
+          spec: {
+            ...Object.fromEntries(Object.entries(job.spec).filter(([k]) => k !== 'managedBy')),
+            topology: JSON.parse(accepted.topology ?? 'null') ?? job.spec.topology,
+            ...(accepted.managedBy === undefined ? {} : { managedBy: accepted.managedBy }),
+          },
+        },
+  );
   if (!validation.ok) {
     const message = validation.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
     condition(JOB_CONDITIONS.invalidSpec, 'True', 'SpecValidationFailed', message);
@@ -236,6 +250,9 @@ export function decide(o: Observed): Decision {
   const pipelines = topology.dataParallel ?? 1;
   const stages = topology.stages;
 
+  if (accepted === undefined) {
+    status = { ...status, accepted: { topology: JSON.stringify(topology), ...(spec.managedBy === undefined ? {} : { managedBy: spec.managedBy }) } };
+  }
   if (status.phase === undefined) {
     setPhase('Pending', 'Accepted', `Accepted the job: ${stages} stages × ${pipelines} pipelines`);
     requeue(0);
