@@ -11,7 +11,7 @@ import warnings
 from typing import Callable, Iterator, List, Optional
 
 PROTOCOL_VERSION = 1
-DEFAULT_TOKEN_PATH = "/var/run/perseus/token"
+DEFAULT_TOKEN_PATH = "/etc/perseus/token/token"
 _INSTRUCTIONS = ("forward", "backward")
 
 
@@ -76,8 +76,8 @@ class PerseusClient:
         """Builds a client from the variables the operator injects into worker pods.
 
         PERSEUS_AGENT_SOCKET, PERSEUS_RANK, PERSEUS_NAMESPACE (or POD_NAMESPACE, or the service
-        account namespace file), PERSEUS_POD (or POD_NAME, or HOSTNAME), PERSEUS_TOKEN_PATH
-        (default /var/run/perseus/token), optional PERSEUS_GPUS (comma-separated UUIDs).
+        account namespace file), PERSEUS_POD (or POD_NAME, or HOSTNAME), PERSEUS_TOKEN_FILE
+        (the controller sets it; PERSEUS_TOKEN_PATH is also read; default /etc/perseus/token/token), optional PERSEUS_GPUS (comma-separated UUIDs).
         """
         env = os.environ
         namespace = env.get("PERSEUS_NAMESPACE") or env.get("POD_NAMESPACE")
@@ -89,7 +89,7 @@ class PerseusClient:
                 namespace = None
         pod = env.get("PERSEUS_POD") or env.get("POD_NAME") or env.get("HOSTNAME")
         token = None
-        token_path = env.get("PERSEUS_TOKEN_PATH", DEFAULT_TOKEN_PATH)
+        token_path = env.get("PERSEUS_TOKEN_FILE") or env.get("PERSEUS_TOKEN_PATH") or DEFAULT_TOKEN_PATH
         try:
             with open(token_path) as f:
                 token = f.read().strip()
