@@ -207,7 +207,7 @@ export class Controller {
     for (const inf of this.jobs) cached ??= inf.get(namespace, name);
     const job = cached as unknown as PerseusTrainingJob | undefined;
     if (job === undefined) {
-      this.o.metrics.savings.remove({ namespace, name });
+      this.o.metrics.forgetJob(namespace, name);
       return undefined;
     }
     if (job.metadata.deletionTimestamp !== undefined) return undefined;
@@ -307,6 +307,7 @@ export class Controller {
     if (d.replanned) this.o.metrics.replans.inc();
     const ratio = d.status.plan?.expectedSavingsRatio;
     if (ratio !== undefined) this.o.metrics.savings.set({ namespace, name }, ratio);
+    if (d.status.phase !== undefined) this.o.metrics.observeJob(namespace, name, d.status.phase, d.status.stragglers?.length ?? 0);
     if (d.deleteJob) {
       await api.delete(JOBS, namespace, name, { propagation: 'Background' });
       log.info('Deleted the finished job after ttlSecondsAfterFinished');

@@ -26,7 +26,23 @@ export class ControllerMetrics {
   });
   readonly savings = new Gauge({ name: 'perseus_job_expected_savings_ratio', help: 'Expected energy savings of the plan in force, per job.', labelNames: ['namespace', 'name'], registers: [this.registry] });
   readonly replans = new Counter({ name: 'perseus_controller_replans_total', help: 'Plan generations changed for stragglers.', registers: [this.registry] });
+  readonly plannerFailures = new Counter({ name: 'perseus_planner_failures_total', help: 'Frontier solves that failed.', registers: [this.registry] });
+  readonly jobPhase = new Gauge({ name: 'perseus_job_phase', help: 'The phase of each job: 1 for its current phase, 0 for the others.', labelNames: ['namespace', 'name', 'phase'], registers: [this.registry] });
+  readonly jobStragglers = new Gauge({ name: 'perseus_job_stragglers', help: 'Pipelines of the job currently slower than their plan.', labelNames: ['namespace', 'name'], registers: [this.registry] });
   readonly eventErrors = new Counter({ name: 'perseus_controller_event_errors_total', help: 'Kubernetes events that could not be written.', registers: [this.registry] });
+
+  /** Records the current phase and stragglers of one job. */
+  observeJob(namespace: string, name: string, phase: string, stragglers: number): void {
+    for (const p of JOB_PHASES) this.jobPhase.set({ namespace, name, phase: p }, p === phase ? 1 : 0);
+    this.jobStragglers.set({ namespace, name }, stragglers);
+  }
+
+  /** Drops the series of a deleted job. */
+  forgetJob(namespace: string, name: string): void {
+    for (const p of JOB_PHASES) this.jobPhase.remove({ namespace, name, phase: p });
+    this.jobStragglers.remove({ namespace, name });
+    this.savings.remove({ namespace, name });
+  }
 
   constructor(phaseCounts: () => ReadonlyMap<string, number>, defaults = false) {
     new Gauge({

@@ -44,6 +44,7 @@ export class Operator {
         this.metrics.solveDuration.observe(seconds);
         this.metrics.frontierPoints.observe(points);
       },
+      onFailed: () => this.metrics.plannerFailures.inc(),
     });
   }
 

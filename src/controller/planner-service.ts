@@ -107,6 +107,8 @@ export interface PlannerServiceOptions {
   /** DAGs with more computations than this are solved on a worker thread. */
   readonly workerThreshold?: number;
   readonly onSolved?: (solveSeconds: number, points: number) => void;
+  /** Called when a solve fails (invalid profile for the cost model, worker crash). */
+  readonly onFailed?: (message: string) => void;
 }
 
 type Entry = { state: 'solving' } | { state: 'failed'; message: string } | { state: 'ready'; frontier: Frontier; baseline: { timeSeconds: number; energyJoules: number } };
@@ -130,8 +132,10 @@ export class PlannerService {
     const computations = req.pipeline.stages * req.pipeline.microbatches * 2 * (req.pipeline.virtualStages ?? 1);
     const finish = (result: SolvedFrontier | Error): void => {
       if (this.closed) return;
-      if (result instanceof Error) this.entries.set(req.key, { state: 'failed', message: result.message });
-      else {
+      if (result instanceof Error) {
+        this.entries.set(req.key, { state: 'failed', message: result.message });
+        this.options.onFailed?.(result.message);
+      } else {
         this.entries.set(req.key, { state: 'ready', frontier: result.frontier, baseline: result.baseline });
         this.options.onSolved?.(result.solveSeconds, result.frontier.points.length);
       }

@@ -116,6 +116,10 @@ describe('controller endpoints', function () {
         'perseus_planner_frontier_points',
         'perseus_job_expected_savings_ratio{namespace="ml",name="gpt"}',
         'perseus_controller_replans_total',
+        'perseus_planner_failures_total 0',
+        'perseus_job_phase{namespace="ml",name="gpt",phase="Running"} 1',
+        'perseus_job_phase{namespace="ml",name="gpt",phase="Profiling"} 0',
+        'perseus_job_stragglers{namespace="ml",name="gpt"} 0',
       ]) {
         assert.ok(text.includes(name), `metrics include ${name}`);
       }
