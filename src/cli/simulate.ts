@@ -1,0 +1,119 @@
+// `perseus simulate`: the whole system end to end on simulated GPUs (DESIGN §7). Wiring only: flags, the
+// GPU profile, the jobs, progress on the terminal, and the report.
+import { existsSync, readFileSync } from 'node:fs';
+import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
+import { BUNDLED_GPUS, defaultJob, loadJobs, SIM_NAMESPACE } from '../sim/simulate/job.ts';
+import { renderSummary, writeReport } from '../sim/simulate/report.ts';
+import { runSimulation } from '../sim/simulate/simulation.ts';
+import type { StragglerInjection } from '../sim/simulate/worker.ts';
+import { FlagError, intFlag, numberFlag, parseFlags, runCommand } from './flags.ts';
+import type { Command } from './main.ts';
+
+const HELP = `Usage: perseus simulate [JOB.yaml...] [flags]
+
+Runs the controller, one node agent per simulated node, a simulated kubelet and simulated training workers
+(speaking the real local training API) on simulated GPUs whose time and power per clock follow a measured
+profile. Without JOB.yaml: the bundled GPT-3 example (8 stages × 2 pipelines, 12 micro-batches, A100).
+
+  --kubeconfig FILE      attach to this cluster instead of the embedded API server (simulated Nodes are
+                         registered; the kubelet acts for pods bound to them)
+  --no-controller        with --kubeconfig: a 'perseus controller' runs elsewhere
+  --nodes N              simulated GPU nodes (default 2)
+  --gpus-per-node G      GPUs per node (default 8)
+  --gpu a100|a40|CSV     GPU profile: bundled A100 or A40, or a stage profile CSV (default a100)
+  --blocking-power W     GPU power while waiting (default 83.64)
+  --pipelines P          data-parallel pipelines of the default job (default 2)
+  --microbatches M       micro-batches of the default job (default: the example's 12)
+  --iterations N         training iterations per worker (default 200)
+  --straggler SPEC       pipeline=P,factor=F,at=ITER[,until=ITER]: slow pipeline P's GPUs F× between
+                         training iterations at and until
+  --time-scale X         at most X simulated seconds per wall second (default 200)
+  --timeout T            give up after T wall seconds (default 1800)
+  --report DIR           write report.json, summary.md, energy.svg, iterations.svg
+  --quiet                no progress lines
+`;
+
+export function parseStraggler(raw: string): StragglerInjection {
+  const fields = new Map(raw.split(',').map((kv) => kv.split('=', 2) as [string, string]));
+  for (const k of fields.keys()) if (!['pipeline', 'factor', 'at', 'until'].includes(k)) throw new FlagError(`--straggler: unknown field "${k}" (expected pipeline=P,factor=F,at=ITER[,until=ITER])`);
+  const num = (k: string, min: number, integer: boolean): number => {
+    const v = Number(fields.get(k));
+    if (!fields.has(k) || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw new FlagError(`--straggler: ${k} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${fields.get(k) ?? 'nothing'}`);
+    return v;
+  };
+  const s = { pipeline: num('pipeline', 0, true), factor: num('factor', 1, false), atIteration: num('at', 0, true) };
+  if (!fields.has('until')) return s;
+  const until = num('until', s.atIteration + 1, true);
+  return { ...s, untilIteration: until };
+}
+
+export const command: Command = {
+  summary: 'Run the whole system end to end on simulated GPUs',
+  run: (argv) =>
+    runCommand('simulate', async () => {
+      const { values, positionals } = parseFlags(
+        argv,
+        {
+          kubeconfig: { type: 'string' },
+          'no-controller': { type: 'boolean' },
+          nodes: { type: 'string' },
+          'gpus-per-node': { type: 'string' },
+          gpu: { type: 'string' },
+          'blocking-power': { type: 'string' },
+          pipelines: { type: 'string' },
+          microbatches: { type: 'string' },
+          iterations: { type: 'string' },
+          straggler: { type: 'string' },
+          'time-scale': { type: 'string' },
+          timeout: { type: 'string' },
+          report: { type: 'string' },
+          quiet: { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+        true,
+      );
+      if (values.help === true) {
+        process.stdout.write(HELP);
+        return 0;
+      }
+      const gpuFlag = values.gpu ?? 'a100';
+      const bundled = BUNDLED_GPUS[gpuFlag];
+      if (bundled === undefined && !existsSync(gpuFlag)) throw new FlagError(`--gpu: expected a100, a40 or a stage profile CSV file, got ${gpuFlag}`);
+      const profile = parseStageProfileCsv(readFileSync(bundled?.csv ?? gpuFlag, 'utf8'));
+      const iterations = intFlag('iterations', values.iterations, 200);
+      const pipelines = intFlag('pipelines', values.pipelines, 2);
+      const jobs =
+        positionals.length > 0
+          ? loadJobs(positionals, SIM_NAMESPACE)
+          : [defaultJob({ pipelines, iterations, ...(values.microbatches === undefined ? {} : { microbatches: intFlag('microbatches', values.microbatches, 12) }) })];
+      if (values['no-controller'] === true && values.kubeconfig === undefined) throw new FlagError('--no-controller: only with --kubeconfig (the embedded cluster has no other controller)');
+      const nodes = intFlag('nodes', values.nodes, 2);
+      const gpusPerNode = intFlag('gpus-per-node', values['gpus-per-node'], 8);
+      const straggler = values.straggler === undefined ? undefined : parseStraggler(values.straggler);
+      const quiet = values.quiet === true;
+      process.stderr.write(`Simulating ${jobs.map((j) => `${j.metadata.namespace}/${j.metadata.name}`).join(', ')} on ${nodes} nodes × ${gpusPerNode} GPUs (${bundled?.name ?? gpuFlag})${values.kubeconfig === undefined ? ' with the embedded API server' : ` attached to ${values.kubeconfig}`}\n`);
+      const result = await runSimulation({
+        jobs,
+        ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
+        runController: values['no-controller'] !== true,
+        nodes,
+        gpusPerNode,
+        gpuName: bundled?.name ?? gpuFlag,
+        profile,
+        blockingPowerWatts: numberFlag('blocking-power', values['blocking-power'], profile.blockingPowerWatts ?? 83.64, 0, 10_000),
+        timeScale: numberFlag('time-scale', values['time-scale'], 200, 1e-3),
+        iterations,
+        ...(straggler === undefined ? {} : { straggler }),
+        timeoutMs: numberFlag('timeout', values.timeout, 1800, 1) * 1000,
+        ...(quiet ? {} : { onProgress: (line: string) => void process.stderr.write(`${line}\n`) }),
+        logLevel: process.env.LOG_LEVEL ?? 'error',
+      });
+      process.stdout.write(`\n${renderSummary(result)}`);
+      if (values.report !== undefined) {
+        const files = writeReport(values.report, result);
+        process.stdout.write(`\nWrote ${files.join(', ')}\n`);
+      }
+      const ok = result.jobs.every((j) => j.status?.phase === 'Succeeded') && result.clocksResetAtEnd;
+      return ok ? 0 : 1;
+    }),
+};

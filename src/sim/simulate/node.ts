@@ -1,0 +1,144 @@
+// A simulated GPU node: simulated GPUs, the real node agent (NodeAgent, its Unix socket server and its
+// Kubernetes wiring) under a per-node host directory, and the kubelet's GPU allocations (the pod-resources
+// answer the agent gets).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodeAgent } from '../../agent/agent.ts';
+import { KubeRankWiring } from '../../agent/kube-ranks.ts';
+import { AgentSocketServer } from '../../agent/socket-server.ts';
+import type { AgentLogger } from '../../agent/types.ts';
+import type { StageProfile } from '../../api/planner-types.ts';
+import type { KubeApi } from '../../kube/client.ts';
+import { systemClock } from '../../kube/clock.ts';
+import { SimulatedGpu } from '../../nvml/simulated-gpu.ts';
+import type { LineReceipts } from './worker.ts';
+import type { VirtualTime } from './virtual-time.ts';
+
+/** Where the agent listens on a node (the hostPath the controller mounts into pods). */
+export const AGENT_SOCKET_HOST_DIR = '/var/run/perseus';
+
+export interface SimNodeOptions {
+  readonly name: string;
+  /** The node's root file system on this machine (hostPath volumes resolve below it). */
+  readonly hostRoot: string;
+  readonly gpuCount: number;
+  readonly gpuName: string;
+  readonly profile: StageProfile;
+  readonly blockingPowerWatts: number;
+  readonly time: VirtualTime;
+  readonly api: KubeApi;
+  readonly logger?: AgentLogger;
+  /** Undefined: every namespace. */
+  readonly namespace?: string;
+}
+
+class Receipts implements LineReceipts {
+  private readonly counts = new Map<string, number>();
+  private readonly waiters = new Map<string, Array<{ count: number; resolve: () => void }>>();
+
+  handled(rankKey: string): number {
+    return this.counts.get(rankKey) ?? 0;
+  }
+
+  note(rankKey: string): void {
+    const n = (this.counts.get(rankKey) ?? 0) + 1;
+    this.counts.set(rankKey, n);
+    const list = this.waiters.get(rankKey);
+    if (list === undefined) return;
+    const remaining = list.filter((w) => {
+      if (w.count <= n) w.resolve();
+      return w.count > n;
+    });
+    if (remaining.length === 0) this.waiters.delete(rankKey);
+    else this.waiters.set(rankKey, remaining);
+  }
+
+  waitHandled(rankKey: string, count: number): Promise<void> {
+    if (this.handled(rankKey) >= count) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.waiters.get(rankKey) ?? [];
+      list.push({ count, resolve });
+      this.waiters.set(rankKey, list);
+    });
+  }
+}
+
+export class SimNode {
+  readonly name: string;
+  readonly gpus: readonly SimulatedGpu[];
+  readonly agent: NodeAgent;
+  readonly wiring: KubeRankWiring;
+  readonly receipts = new Receipts();
+  readonly socketPath: string;
+  private readonly server: AgentSocketServer;
+  /** Pod key (namespace/name) → allocated GPU UUIDs. */
+  private readonly allocations = new Map<string, readonly string[]>();
+
+  constructor(readonly o: SimNodeOptions) {
+    this.name = o.name;
+    this.gpus = Array.from(
+      { length: o.gpuCount },
+      (_, i) => new SimulatedGpu({ index: i, uuid: `GPU-sim-${o.name}-${i}`, name: o.gpuName, profile: o.profile, time: o.time, blockingPowerWatts: o.blockingPowerWatts }),
+    );
+    this.wiring = new KubeRankWiring({ api: o.api, clock: systemClock, nodeName: o.name, ...(o.logger === undefined ? {} : { logger: o.logger }), ...(o.namespace === undefined ? {} : { namespace: o.namespace }) });
+    this.agent = new NodeAgent({
+      nodeName: o.name,
+      gpus: this.gpus,
+      clock: o.time.agentClock,
+      podGpus: { gpusForPod: (ns, pod) => Promise.resolve(this.allocations.get(`${ns}/${pod}`) ?? []) },
+      statusSink: this.wiring.sink,
+      ...(o.logger === undefined ? {} : { logger: o.logger }),
+      // API-server latency is wall time: keep the lease at two wall minutes whatever the time scale.
+      apiServerLeaseMs: 120_000 * o.time.timeScale,
+    });
+    // Count the lines the agent has acted on, per bound rank, so workers can hold simulated time until then.
+    const open = this.agent.openSession.bind(this.agent);
+    this.agent.openSession = (send, close) => {
+      const session = open(send, close);
+      const handle = session.handleLine.bind(session);
+      session.handleLine = (line: string): void => {
+        handle(line);
+        const bound = session.boundRank;
+        if (bound !== undefined) this.receipts.note(`${bound.namespace}/${bound.name}`);
+      };
+      return session;
+    };
+    const dir = join(o.hostRoot, AGENT_SOCKET_HOST_DIR);
+    mkdirSync(dir, { recursive: true });
+    this.socketPath = join(dir, 'agent.sock');
+    this.server = new AgentSocketServer(this.agent, { path: this.socketPath });
+  }
+
+  async start(): Promise<void> {
+    this.agent.start();
+    await this.server.listen();
+    this.wiring.start(this.agent);
+  }
+
+  /** Free GPUs (not allocated to a pod). */
+  freeGpus(): SimulatedGpu[] {
+    const used = new Set([...this.allocations.values()].flat());
+    return this.gpus.filter((g) => !used.has(g.uuid));
+  }
+
+  allocate(podKey: string, count: number): SimulatedGpu[] | undefined {
+    const existing = this.allocations.get(podKey);
+    if (existing !== undefined) return this.gpus.filter((g) => existing.includes(g.uuid));
+    const free = this.freeGpus();
+    if (free.length < count) return undefined;
+    const chosen = free.slice(0, count);
+    this.allocations.set(podKey, chosen.map((g) => g.uuid));
+    return chosen;
+  }
+
+  release(podKey: string): void {
+    this.allocations.delete(podKey);
+  }
+
+  /** Stops the agent (which resets every GPU clock), its socket and watch. */
+  async stop(): Promise<void> {
+    await this.wiring.stop();
+    this.agent.shutdown();
+    await this.server.close();
+  }
+}
