@@ -2,7 +2,7 @@
 // last backward) at the top clock, everything else at the lowest Pareto clock, then the lowest clocks on the
 // critical path raised step by step until the iteration is no longer than the envelope (all-max) time.
 import type { FrequencyPlan, PipelineSpec, StageProfile } from '../api/planner-types.ts';
-import { allMaxPlan, buildPipelineDag, evaluatePlan, paretoFilter, unwrap, type PlanEvaluation } from '../planner/index.ts';
+import { allMaxPlan, buildPipelineDag, evaluatePlan, paretoFilter, scheduleTimes, unwrap, type PlanEvaluation } from '../planner/index.ts';
 
 /** Builds EnvPipe's plan and returns it with its true time and energy. */
 export function envPipePlan(profile: StageProfile, pipeline: PipelineSpec, blockingPowerWatts: number): { plan: FrequencyPlan; truth: PlanEvaluation } {
@@ -45,8 +45,6 @@ export function envPipePlan(profile: StageProfile, pipeline: PipelineSpec, block
   const table = new Map(profile.measurements.map((m) => [`${m.stage}/${m.instruction}/${m.frequencyMhz}`, m.timeSeconds]));
   const n = dag.count;
   const t = new Float64Array(n);
-  const ef = new Float64Array(n);
-  const lf = new Float64Array(n);
   const pos: Array<[number, number]> = [];
   dag.stageOrder.forEach((order, s) => order.forEach((i, k) => (pos[i] = [s, k])));
   const clockOf = (i: number): number => {
@@ -56,21 +54,8 @@ export function envPipePlan(profile: StageProfile, pipeline: PipelineSpec, block
   };
   for (let guard = 0; guard < 100000; guard++) {
     for (let i = 0; i < n; i++) t[i] = table.get(`${dag.stage[i]}/${dag.instruction[i] === 0 ? 'forward' : 'backward'}/${clockOf(i)}`)!;
-    let total = 0;
-    for (let q = 0; q < n; q++) {
-      const u = dag.topoOrder[q]!;
-      let es = 0;
-      for (let p = dag.predStart[u]!; p < dag.predStart[u + 1]!; p++) es = Math.max(es, ef[dag.pred[p]!]!);
-      ef[u] = es + t[u]!;
-      total = Math.max(total, ef[u]!);
-    }
+    const { total, earliestFinish: ef, latestFinish: lf } = scheduleTimes(dag, t);
     if (total <= baseline.timeSeconds + 1e-9) break;
-    for (let q = n - 1; q >= 0; q--) {
-      const u = dag.topoOrder[q]!;
-      let f = total;
-      for (let p = dag.succStart[u]!; p < dag.succStart[u + 1]!; p++) f = Math.min(f, lf[dag.succ[p]!]! - t[dag.succ[p]!]!);
-      lf[u] = f;
-    }
     const critical: number[] = [];
     let lowest = Infinity;
     for (let i = 0; i < n; i++) {

@@ -248,3 +248,30 @@ export function longestPath(dag: ComputationDag, duration: ArrayLike<number>): n
   }
   return total;
 }
+
+/** Earliest finish and latest finish (against `deadline`, by default the iteration's length) of every computation. */
+export function scheduleTimes(
+  dag: ComputationDag,
+  duration: ArrayLike<number>,
+  deadline?: number,
+): { total: number; earliestFinish: Float64Array; latestFinish: Float64Array } {
+  const n = dag.count;
+  const ef = new Float64Array(n);
+  const lf = new Float64Array(n);
+  let total = 0;
+  for (let k = 0; k < n; k++) {
+    const u = dag.topoOrder[k]!;
+    let es = 0;
+    for (let p = dag.predStart[u]!; p < dag.predStart[u + 1]!; p++) es = Math.max(es, ef[dag.pred[p]!]!);
+    ef[u] = es + (duration[u] as number);
+    total = Math.max(total, ef[u]!);
+  }
+  const end = deadline ?? total;
+  for (let k = n - 1; k >= 0; k--) {
+    const u = dag.topoOrder[k]!;
+    let f = end;
+    for (let p = dag.succStart[u]!; p < dag.succStart[u + 1]!; p++) f = Math.min(f, lf[dag.succ[p]!]! - (duration[dag.succ[p]!] as number));
+    lf[u] = f;
+  }
+  return { total, earliestFinish: ef, latestFinish: lf };
+}

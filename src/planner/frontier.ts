@@ -1,7 +1,7 @@
 // Profile + pipeline → Frontier: builds the DAG and the operations, runs the solver, and keeps every point
 // (model and true time/energy) with a compact record of the durations so any point's plan can be rebuilt.
 import type { FrequencyPlan, FrontierPoint, PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
-import { buildPipelineDag, longestPath, type ComputationDag } from './dag.ts';
+import { buildPipelineDag, longestPath, scheduleTimes, type ComputationDag } from './dag.ts';
 import { buildOperationSpecs, optionForDuration, paretoIndexForDuration, type OperationSpec } from './options.ts';
 import { PlannerInputError, unwrap } from './result.ts';
 import { criticalPath, phillipsDessouky, type StopReason } from './solver.ts';
@@ -107,8 +107,6 @@ function fitOptionsToTarget(problem: PlanningProblem, choice: Int32Array, target
   const { dag, specs, specOf } = problem;
   const n = dag.count;
   const t = new Float64Array(n);
-  const ef = new Float64Array(n);
-  const lf = new Float64Array(n);
   const P = blockingPowerWatts;
   for (let guard = 0; guard < 100 * n; guard++) {
     let energy = 0;
@@ -119,21 +117,8 @@ function fitOptionsToTarget(problem: PlanningProblem, choice: Int32Array, target
       energy += o.energyJoules;
       busy += o.timeSeconds;
     }
-    let total = 0;
-    for (let k = 0; k < n; k++) {
-      const u = dag.topoOrder[k]!;
-      let es = 0;
-      for (let p = dag.predStart[u]!; p < dag.predStart[u + 1]!; p++) es = Math.max(es, ef[dag.pred[p]!]!);
-      ef[u] = es + t[u]!;
-      total = Math.max(total, ef[u]!);
-    }
+    const { total, earliestFinish: ef, latestFinish: lf } = scheduleTimes(dag, t);
     if (total <= target + 1e-9) return { time: total, energy: energy + P * (dag.stageCount * total - busy) };
-    for (let k = n - 1; k >= 0; k--) {
-      const u = dag.topoOrder[k]!;
-      let f = total;
-      for (let p = dag.succStart[u]!; p < dag.succStart[u + 1]!; p++) f = Math.min(f, lf[dag.succ[p]!]! - t[dag.succ[p]!]!);
-      lf[u] = f;
-    }
     let best = -1;
     let bestRatio = Infinity;
     for (let i = 0; i < n; i++) {
