@@ -30,9 +30,11 @@ export function measuredPipelineSeconds(input: DetectionInput, pipeline: number)
   for (let stage = 0; stage < input.stages; stage++) {
     const rank = input.ranks.get(`${input.jobName}-p${pipeline}-s${stage}`);
     const status = rank?.status;
-    if (status === undefined || status.appliedPlanGeneration !== input.generation) continue;
+    // Every stage must have reported a full window: the pipeline's time is its slowest stage's, and a
+    // partial view (the last stage reports less time than the first in 1F1B) would read as a recovery.
+    if (status === undefined || status.appliedPlanGeneration !== input.generation) return undefined;
     const samples = status.recentIterationSeconds ?? [];
-    if (samples.length < input.window) continue;
+    if (samples.length < input.window) return undefined;
     const last = samples.slice(-input.window);
     const mean = last.reduce((a, b) => a + b, 0) / last.length;
     slowest = slowest === undefined ? mean : Math.max(slowest, mean);

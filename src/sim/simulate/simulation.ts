@@ -166,7 +166,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       const name = `${nodePrefix}-${i}`;
       await kubelet.registerNode({
         name,
-        labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': o.gpuName.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63), 'perseus.energy/simulated': 'true' },
+        labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': o.gpuName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''), 'perseus.energy/simulated': 'true' },
         capacity: { cpu: '96', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(o.gpusPerNode) },
       });
       const node = new SimNode({ name, hostRoot: join(hostRoot, name), gpuCount: o.gpusPerNode, gpuName: o.gpuName, profile: o.profile, blockingPowerWatts: o.blockingPowerWatts, time, api, logger });
