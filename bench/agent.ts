@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NodeAgent } from '../src/agent/agent.ts';
-import { AgentSocketServer } from '../src/agent/socket-server.ts';
+import { AgentSocketServer, LineSplitter } from '../src/agent/socket-server.ts';
 import type { Gpu } from '../src/nvml/gpu.ts';
 import { NvmlLibrary } from '../src/nvml/koffi-nvml.ts';
 import { createFakeNvml, fakeNvmlUnavailable } from '../test/nvml/fake-nvml.ts';
@@ -66,6 +66,15 @@ const dir = mkdtempSync(join(tmpdir(), 'bench-agent-'));
 const fake = createFakeNvml({ gpu_count: GPUS, log: '/dev/null', graphics_clocks: CLOCKS.join(',') });
 const nvml = NvmlLibrary.open({ libraryPath: fake.libraryPath });
 const setTimes: bigint[][] = Array.from({ length: GPUS }, () => []);
+// The agent's own share of the latency: from the socket chunk reaching the agent's event loop to the set
+// call (the rest is the kernel and the scheduler waking the agent on this machine).
+let lastChunkAt = 0n;
+const agentShareMs: number[] = [];
+const push = LineSplitter.prototype.push;
+LineSplitter.prototype.push = function (this: LineSplitter, chunk: Buffer): void {
+  lastChunkAt = process.hrtime.bigint();
+  push.call(this, chunk);
+};
 const nvmlSeconds: number[] = [];
 // Timestamps every set call; the set calls of one GPU are in the order of its connection's begins.
 const gpus: Gpu[] = nvml.gpus.map((gpu) =>
@@ -73,6 +82,7 @@ const gpus: Gpu[] = nvml.gpus.map((gpu) =>
     setLockedGpuClocksMhz(min: number, max: number): void {
       const t0 = process.hrtime.bigint();
       setTimes[gpu.index]!.push(t0);
+      agentShareMs.push(Number(t0 - lastChunkAt) / 1e6);
       gpu.setLockedGpuClocksMhz(min, max);
       nvmlSeconds.push(Number(process.hrtime.bigint() - t0) / 1e9);
     },
@@ -93,6 +103,7 @@ for (let g = 0; g < GPUS; g++) {
   await agent.upsertRank({ namespace: 'bench', name: `r${g}`, job: 'bench', pipeline: 0, stage: g, podName: `p${g}`, mode: 'Run', tokenSha256: sha(`t${g}`), plan: { generation: 1, granularity: 'Instruction', stagePlan: { stage: g, computations } } });
 }
 for (const s of setTimes) s.length = 0;
+agentShareMs.length = 0;
 nvmlSeconds.length = 0;
 const socketPath = join(dir, 'agent.sock');
 const server = new AgentSocketServer(agent, { path: socketPath });
@@ -124,6 +135,7 @@ const rows: [string, string][] = [
   ['begin → NVML set p50', `${pct(latencies, 50).toFixed(3)} ms`],
   ['begin → NVML set p99', `${pct(latencies, 99).toFixed(3)} ms (target < 1 ms)`],
   ['begin → NVML set max', `${pct(latencies, 100).toFixed(3)} ms`],
+  ['agent share p50 / p99', `${pct(agentShareMs, 50).toFixed(3)} ms / ${pct(agentShareMs, 99).toFixed(3)} ms (chunk in the agent's event loop → set call)`],
   ['NVML set call p50 / p99', `${(pct(nvmlSeconds, 50) * 1e6).toFixed(1)} µs / ${(pct(nvmlSeconds, 99) * 1e6).toFixed(1)} µs (fake library)`],
   ['agent CPU', `${cpuPercent.toFixed(1)} % of one core over ${wallSeconds.toFixed(1)} s (incl. the event loop's idle wakeups)`],
   ['agent RSS', `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`],
