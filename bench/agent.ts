@@ -3,8 +3,7 @@
 // The load generator is a separate process; both sides timestamp with the monotonic clock (hrtime).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,42 +18,6 @@ const RATE_PER_GPU = 200;
 const SECONDS = Number(process.env.BENCH_AGENT_SECONDS ?? 10);
 const MICROBATCHES = 4096;
 const CLOCKS = [1410, 1290];
-
-if (process.argv[2] === '--load') {
-  // Load generator: one connection per GPU/rank, `begin` every 1/RATE s, send times written to a file.
-  const [socketPath, timesPath] = process.argv.slice(3);
-  const sent: string[][] = [];
-  await Promise.all(
-    Array.from({ length: GPUS }, (_, g) =>
-      new Promise<void>((resolve) => {
-        const times: string[] = [];
-        sent[g] = times;
-        const s = connect(socketPath!);
-        s.on('data', () => undefined);
-        s.once('connect', () => {
-          s.write(`${JSON.stringify({ type: 'hello', v: 1, namespace: 'bench', rank: `r${g}`, pod: `p${g}`, token: `t${g}` })}\n`);
-          setTimeout(() => {
-            let i = 0;
-            const timer = setInterval(() => {
-              if (i >= SECONDS * RATE_PER_GPU) {
-                clearInterval(timer);
-                s.end();
-                resolve();
-                return;
-              }
-              const line = `{"type":"begin","instruction":"forward","microbatch":${i % MICROBATCHES}}\n`;
-              times.push(process.hrtime.bigint().toString());
-              s.write(line);
-              i++;
-            }, 1000 / RATE_PER_GPU);
-          }, 300);
-        });
-      }),
-    ),
-  );
-  writeFileSync(timesPath!, JSON.stringify(sent));
-  process.exit(0);
-}
 
 const why = fakeNvmlUnavailable();
 if (why !== undefined) {
@@ -112,7 +75,9 @@ await server.listen();
 const cpu0 = process.cpuUsage();
 const wall0 = process.hrtime.bigint();
 const timesPath = join(dir, 'sent.json');
-const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--load', socketPath, timesPath], { stdio: ['ignore', 'inherit', 'inherit'] });
+// The load generator is plain JavaScript in its own process, as light as a training process's client.
+const loader = fileURLToPath(new URL('./agent-load.mjs', import.meta.url));
+const child = spawn(process.execPath, [loader, socketPath, timesPath, String(GPUS), String(RATE_PER_GPU), String(SECONDS), String(MICROBATCHES)], { stdio: ['ignore', 'inherit', 'inherit'] });
 await new Promise((r) => child.on('exit', r));
 const wallSeconds = Number(process.hrtime.bigint() - wall0) / 1e9;
 const cpu = process.cpuUsage(cpu0);
