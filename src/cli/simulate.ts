@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
 import { BUNDLED_GPUS, defaultJob, loadJobs, SIM_NAMESPACE } from '../sim/simulate/job.ts';
 import { renderSummary, writeReport } from '../sim/simulate/report.ts';
-import { runSimulation } from '../sim/simulate/simulation.ts';
+import { runSimulation, SimulationError } from '../sim/simulate/simulation.ts';
 import type { StragglerInjection } from '../sim/simulate/worker.ts';
 import { FlagError, intFlag, numberFlag, parseFlags, runCommand } from './flags.ts';
 import type { Command } from './main.ts';
@@ -18,6 +18,8 @@ profile. Without JOB.yaml: the bundled GPT-3 example (8 stages × 2 pipelines, 1
   --kubeconfig FILE      attach to this cluster instead of the embedded API server (simulated Nodes are
                          registered; the kubelet acts for pods bound to them)
   --no-controller        with --kubeconfig: a 'perseus controller' runs elsewhere
+  --schedule-pods        with --kubeconfig: also bind pending pods to the simulated nodes, for API servers
+                         with no scheduler (such as 'perseus apiserver')
   --nodes N              simulated GPU nodes (default 2)
   --gpus-per-node G      GPUs per node (default 8)
   --gpu a100|a40|CSV     GPU profile: bundled A100 or A40, or a stage profile CSV (default a100)
@@ -35,13 +37,24 @@ profile. Without JOB.yaml: the bundled GPT-3 example (8 stages × 2 pipelines, 1
 
 export function parseStraggler(raw: string): StragglerInjection {
   const fields = new Map(raw.split(',').map((kv) => kv.split('=', 2) as [string, string]));
-  for (const k of fields.keys()) if (!['pipeline', 'factor', 'at', 'until'].includes(k)) throw new FlagError(`--straggler: unknown field "${k}" (expected pipeline=P,factor=F,at=ITER[,until=ITER])`);
+  for (const k of fields.keys())
+    if (!['pipeline', 'factor', 'at', 'until'].includes(k))
+      throw new FlagError(
+        `--straggler: unknown field "${k}" (expected pipeline=P,factor=F,at=ITER[,until=ITER])`,
+      );
   const num = (k: string, min: number, integer: boolean): number => {
     const v = Number(fields.get(k));
-    if (!fields.has(k) || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw new FlagError(`--straggler: ${k} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${fields.get(k) ?? 'nothing'}`);
+    if (!fields.has(k) || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v)))
+      throw new FlagError(
+        `--straggler: ${k} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${fields.get(k) ?? 'nothing'}`,
+      );
     return v;
   };
-  const s = { pipeline: num('pipeline', 0, true), factor: num('factor', 1, false), atIteration: num('at', 0, true) };
+  const s = {
+    pipeline: num('pipeline', 0, true),
+    factor: num('factor', 1, false),
+    atIteration: num('at', 0, true),
+  };
   if (!fields.has('until')) return s;
   const until = num('until', s.atIteration + 1, true);
   return { ...s, untilIteration: until };
@@ -56,6 +69,7 @@ export const command: Command = {
         {
           kubeconfig: { type: 'string' },
           'no-controller': { type: 'boolean' },
+          'schedule-pods': { type: 'boolean' },
           nodes: { type: 'string' },
           'gpus-per-node': { type: 'string' },
           gpu: { type: 'string' },
@@ -78,36 +92,70 @@ export const command: Command = {
       }
       const gpuFlag = values.gpu ?? 'a100';
       const bundled = BUNDLED_GPUS[gpuFlag];
-      if (bundled === undefined && !existsSync(gpuFlag)) throw new FlagError(`--gpu: expected a100, a40 or a stage profile CSV file, got ${gpuFlag}`);
+      if (bundled === undefined && !existsSync(gpuFlag))
+        throw new FlagError(`--gpu: expected a100, a40 or a stage profile CSV file, got ${gpuFlag}`);
       const profile = parseStageProfileCsv(readFileSync(bundled?.csv ?? gpuFlag, 'utf8'));
       const iterations = intFlag('iterations', values.iterations, 200);
       const pipelines = intFlag('pipelines', values.pipelines, 2);
       const jobs =
         positionals.length > 0
           ? loadJobs(positionals, SIM_NAMESPACE)
-          : [defaultJob({ pipelines, iterations, ...(values.microbatches === undefined ? {} : { microbatches: intFlag('microbatches', values.microbatches, 12) }) })];
-      if (values['no-controller'] === true && values.kubeconfig === undefined) throw new FlagError('--no-controller: only with --kubeconfig (the embedded cluster has no other controller)');
+          : [
+              defaultJob({
+                pipelines,
+                iterations,
+                ...(values.microbatches === undefined
+                  ? {}
+                  : { microbatches: intFlag('microbatches', values.microbatches, 12) }),
+              }),
+            ];
+      if (values['no-controller'] === true && values.kubeconfig === undefined)
+        throw new FlagError(
+          '--no-controller: only with --kubeconfig (the embedded cluster has no other controller)',
+        );
+      if (values['schedule-pods'] === true && values.kubeconfig === undefined)
+        throw new FlagError(
+          '--schedule-pods: only with --kubeconfig (on the embedded cluster the simulation always schedules pods)',
+        );
       const nodes = intFlag('nodes', values.nodes, 2);
       const gpusPerNode = intFlag('gpus-per-node', values['gpus-per-node'], 8);
       const straggler = values.straggler === undefined ? undefined : parseStraggler(values.straggler);
       const quiet = values.quiet === true;
-      process.stderr.write(`Simulating ${jobs.map((j) => `${j.metadata.namespace}/${j.metadata.name}`).join(', ')} on ${nodes} nodes × ${gpusPerNode} GPUs (${bundled?.name ?? gpuFlag})${values.kubeconfig === undefined ? ' with the embedded API server' : ` attached to ${values.kubeconfig}`}\n`);
-      const result = await runSimulation({
-        jobs,
-        ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
-        runController: values['no-controller'] !== true,
-        nodes,
-        gpusPerNode,
-        gpuName: bundled?.name ?? gpuFlag,
-        profile,
-        blockingPowerWatts: numberFlag('blocking-power', values['blocking-power'], profile.blockingPowerWatts ?? 83.64, 0, 10_000),
-        timeScale: numberFlag('time-scale', values['time-scale'], 200, 1e-3),
-        iterations,
-        ...(straggler === undefined ? {} : { straggler }),
-        timeoutMs: numberFlag('timeout', values.timeout, 1800, 1) * 1000,
-        ...(quiet ? {} : { onProgress: (line: string) => void process.stderr.write(`${line}\n`) }),
-        logLevel: process.env.LOG_LEVEL ?? 'error',
-      });
+      process.stderr.write(
+        `Simulating ${jobs.map((j) => `${j.metadata.namespace}/${j.metadata.name}`).join(', ')} on ${nodes} nodes × ${gpusPerNode} GPUs (${bundled?.name ?? gpuFlag})${values.kubeconfig === undefined ? ' with the embedded API server' : ` attached to ${values.kubeconfig}`}\n`,
+      );
+      let result;
+      try {
+        result = await runSimulation({
+          jobs,
+          ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
+          runController: values['no-controller'] !== true,
+          schedulePods: values['schedule-pods'] === true,
+          nodes,
+          gpusPerNode,
+          gpuName: bundled?.name ?? gpuFlag,
+          profile,
+          blockingPowerWatts: numberFlag(
+            'blocking-power',
+            values['blocking-power'],
+            profile.blockingPowerWatts ?? 83.64,
+            0,
+            10_000,
+          ),
+          timeScale: numberFlag('time-scale', values['time-scale'], 200, 1e-3),
+          iterations,
+          ...(straggler === undefined ? {} : { straggler }),
+          timeoutMs: numberFlag('timeout', values.timeout, 1800, 1) * 1000,
+          ...(quiet ? {} : { onProgress: (line: string) => void process.stderr.write(`${line}\n`) }),
+          logLevel: process.env.LOG_LEVEL ?? 'error',
+        });
+      } catch (err) {
+        if (err instanceof SimulationError) {
+          process.stderr.write(`perseus simulate: ${err.message}\n`);
+          return 1;
+        }
+        throw err;
+      }
       process.stdout.write(`\n${renderSummary(result)}`);
       if (values.report !== undefined) {
         const files = writeReport(values.report, result);

@@ -20,6 +20,12 @@ import { SimKubelet } from './kubelet.ts';
 import { SimNode } from './node.ts';
 import { VirtualTime } from './virtual-time.ts';
 import type { StragglerInjection } from './worker.ts';
+import { KubeError } from '../../kube/errors.ts';
+
+/** A simulation that cannot run as asked (printed as one line by the CLI, exit code 1). */
+export class SimulationError extends Error {
+  override readonly name = 'SimulationError';
+}
 
 export interface SimulationOptions {
   readonly jobs: readonly JobManifest[];
@@ -34,6 +40,8 @@ export interface SimulationOptions {
   readonly timeScale: number;
   readonly iterations: number;
   readonly straggler?: StragglerInjection;
+  /** With `kubeconfig`: bind pending pods too (for API servers without a scheduler). */
+  readonly schedulePods?: boolean;
   /** Run the controller in this process (default true; false when `perseus controller` runs elsewhere). */
   readonly runController?: boolean;
   /** Give up after this much wall time (ms). */
@@ -182,7 +190,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       time,
       fabric,
       nodes,
-      schedule: o.kubeconfig === undefined,
+      schedule: o.kubeconfig === undefined || o.schedulePods === true,
       gpuResource: 'nvidia.com/gpu',
       iterations: o.iterations,
       ...(o.straggler === undefined ? {} : { straggler: o.straggler }),
@@ -222,7 +230,17 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
 
     for (const j of o.jobs) {
       const { status: _status, ...body } = j as JobManifest & { status?: unknown };
-      await api.create(JOBS, j.metadata.namespace ?? 'default', body as unknown as KubeObject);
+      const namespace = j.metadata.namespace ?? 'default';
+      try {
+        await api.create(JOBS, namespace, body as unknown as KubeObject);
+      } catch (err) {
+        if (err instanceof KubeError && err.code === 409) {
+          throw new SimulationError(
+            `PerseusTrainingJob ${namespace}/${j.metadata.name} already exists in the cluster; delete it first (kubectl delete ptj -n ${namespace} ${j.metadata.name}) or simulate a job with another name`,
+          );
+        }
+        throw err;
+      }
     }
 
     const allGpus = nodes.flatMap((n) => n.gpus);

@@ -1,0 +1,78 @@
+// perseus simulate --kubeconfig: the simulated nodes, kubelet and workers attached to a separately
+// started API server (here the embedded one as a stand-in cluster, with no scheduler of its own), with the
+// controller running on its own: the job completes, simulated Nodes are registered and removed again.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/controller/log.ts';
+import { Operator } from '../../src/controller/operator.ts';
+import { systemClock } from '../../src/kube/clock.ts';
+import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
+import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
+import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
+import { BUNDLED_GPUS, defaultJob } from '../../src/sim/simulate/job.ts';
+import { summarizeJob } from '../../src/sim/simulate/report.ts';
+import { runSimulation, SimulationError } from '../../src/sim/simulate/simulation.ts';
+import { kubectlPath } from '../support/kube-tools.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+// Asynchronous: the API server under test runs in this process and must keep answering.
+const run = promisify(execFile);
+
+describe('perseus simulate --kubeconfig (attached to a separate API server and controller)', function () {
+  this.timeout(300_000);
+  let server: ApiServer;
+  let operator: Operator;
+  let dir: string;
+  let kubeconfig: string;
+
+  before(async () => {
+    server = await startApiServer();
+    dir = mkdtempSync(join(tmpdir(), 'perseus-attach-'));
+    kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, server.kubeconfigYaml());
+    await run(await kubectlPath(), ['--kubeconfig', kubeconfig, 'apply', '-f', 'crds/']);
+    const kc = kubeConfigFromYaml(server.kubeconfigYaml());
+    operator = new Operator({ api: new ClientKubeApi(kc), clock: systemClock, logger: createLogger('error', true), identity: 'attach-test' });
+    await operator.start();
+  });
+
+  after(async () => {
+    await operator?.stop();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const options = () => ({
+    jobs: [defaultJob({ pipelines: 2, iterations: 24 })],
+    kubeconfig,
+    runController: false,
+    schedulePods: true,
+    nodes: 2,
+    gpusPerNode: 8,
+    gpuName: 'A100',
+    profile: parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8')),
+    blockingPowerWatts: 83.64,
+    timeScale: 200,
+    iterations: 24,
+    timeoutMs: 240_000,
+  });
+
+  it('runs the job to completion and saves energy at the all-max time', async () => {
+    const result = await runSimulation(options());
+    const job = result.jobs[0]!;
+    assert.equal(job.status?.phase, 'Succeeded');
+    assert.ok(result.clocksResetAtEnd, 'every GPU clock reset at the end');
+    const s = summarizeJob(job, result);
+    assert.ok(Math.abs(s.slowdownRatio!) <= 0.01, `slowdown ${s.slowdownRatio}`);
+    assert.ok(s.savingsRatio! >= 0.1, `savings ${s.savingsRatio}`);
+    const nodes = JSON.parse((await run(await kubectlPath(), ['--kubeconfig', kubeconfig, 'get', 'nodes', '-o', 'json'])).stdout);
+    assert.equal(nodes.items.length, 0, 'the simulated Nodes are removed when the simulation ends');
+  });
+
+  it('refuses to re-run a job that already exists, with a message naming it', async () => {
+    await assert.rejects(runSimulation(options()), (err: unknown) => err instanceof SimulationError && /perseus-sim\/gpt3 already exists/.test(err.message));
+  });
+});
