@@ -45,6 +45,37 @@ function roundToFpError(x: number): number {
   return pyFloorDiv(x, FP_ERROR) * FP_ERROR;
 }
 
+/**
+ * Lower and upper flow bounds of a computation arc at each duration in [min, max]: the cost of slowing it
+ * down by one unit (lb) and of speeding it up by one unit (ub), infinite where it cannot move.
+ */
+function capacityTable(op: SolverOperation): { lb: Float64Array; ub: Float64Array } {
+  const size = op.maxDuration - op.minDuration + 1;
+  const lbs = new Float64Array(size);
+  const ubs = new Float64Array(size);
+  for (let d = op.minDuration; d <= op.maxDuration; d++) {
+    let lb: number;
+    let ub: number;
+    if (d === op.minDuration && d === op.maxDuration) {
+      lb = 0;
+      ub = INF_CAPACITY;
+    } else if (d - 1 < op.minDuration) {
+      lb = Math.abs(op.cost(d) - op.cost(d + 1));
+      ub = INF_CAPACITY;
+    } else if (d + 1 > op.maxDuration) {
+      lb = 0;
+      ub = Math.abs(op.cost(d - 1) - op.cost(d));
+    } else {
+      lb = Math.abs(op.cost(d) - op.cost(d + 1));
+      // In case the cost model is almost linear, give the arc some room.
+      ub = Math.abs(op.cost(d - 1) - op.cost(d)) + FP_ERROR;
+    }
+    lbs[d - op.minDuration] = roundToFpError(lb);
+    ubs[d - op.minDuration] = roundToFpError(ub);
+  }
+  return { lb: lbs, ub: ubs };
+}
+
 /** Critical-path state of a duration vector (integer units). */
 export interface CriticalPath {
   readonly total: number;
@@ -119,6 +150,10 @@ export function* phillipsDessouky(
   let edgeLb: Float64Array = new Float64Array(16);
   let previousTotal = 0;
 
+  // Flow bounds depend only on an operation and its duration: tabulated once per operation.
+  const capacityTables = new Map<SolverOperation, { lb: Float64Array; ub: Float64Array }>();
+  for (const op of ops) if (!capacityTables.has(op)) capacityTables.set(op, capacityTable(op));
+
   let cp = criticalPath(dag, duration, buffers);
   for (;;) {
     net.reset(nodeCount);
@@ -161,22 +196,8 @@ export function* phillipsDessouky(
       // Computation arc: critical when it has no slack.
       if (es === ls[i]) {
         const op = ops[i]!;
-        let lb: number;
-        let ub: number;
-        if (d === op.minDuration && d === op.maxDuration) {
-          lb = 0;
-          ub = INF_CAPACITY;
-        } else if (d - 1 < op.minDuration) {
-          lb = Math.abs(op.cost(d) - op.cost(d + 1));
-          ub = INF_CAPACITY;
-        } else if (d + 1 > op.maxDuration) {
-          lb = 0;
-          ub = Math.abs(op.cost(d - 1) - op.cost(d));
-        } else {
-          lb = Math.abs(op.cost(d) - op.cost(d + 1));
-          ub = Math.abs(op.cost(d - 1) - op.cost(d)) + FP_ERROR;
-        }
-        addCritical(2 * i, 2 * i + 1, i, roundToFpError(lb), roundToFpError(ub), 0, i);
+        const bounds = capacityTables.get(op)!;
+        addCritical(2 * i, 2 * i + 1, i, bounds.lb[d - op.minDuration]!, bounds.ub[d - op.minDuration]!, 0, i);
       }
       if (ls[i] === 0 && dag.predStart[i] === dag.predStart[i + 1]) addCritical(SRC, 2 * i, -1, 0, INF_CAPACITY, 2, i);
       if (ef[i] === total && dag.succStart[i] === dag.succStart[i + 1]) addCritical(2 * i + 1, SNK, -1, 0, INF_CAPACITY, 3, i);
