@@ -64,11 +64,6 @@ export class FlowNetwork {
     return total;
   }
 
-  /** After maxFlow: marks (1) the nodes its last, failed, search reached from the source. */
-  lastSearchReached(out: Uint8Array): void {
-    for (let v = 0; v < this.nodeCount; v++) out[v] = this.level[v] === -1 ? 0 : 1;
-  }
-
   /** Marks (1) the nodes reachable from s through edges with residual > eps. */
   reachable(s: number, eps: number, out: Uint8Array): void {
     out.fill(0, 0, this.nodeCount);

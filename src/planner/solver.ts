@@ -230,10 +230,8 @@ export function* phillipsDessouky(
     // Phase 2: drop the helper arcs, round residuals as the reference does, and push s → t.
     for (let e = backEdge; e < net.edgeCount; e++) net.cap[e] = 0;
     for (let e = 0; e < originalEdges; e++) if (Math.abs(net.cap[e]!) < FP_ERROR) net.cap[e] = 0;
-    // Augmenting only through residuals above the tolerance makes the last (failed) search of the max-flow
-    // the cut's source side: the nodes reachable from s through residual > FP_ERROR.
-    net.maxFlow(SRC, SNK, FP_ERROR);
-    net.lastSearchReached(reach);
+    net.maxFlow(SRC, SNK, 0);
+    net.reachable(SRC, FP_ERROR, reach);
     opFlow.fill(0);
     depFlow.fill(0);
     srcFlow.fill(0);
