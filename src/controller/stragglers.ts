@@ -1,7 +1,8 @@
 // Straggler detection from the ranks' reports: a pipeline whose measured iteration time exceeds the time of
 // the plan it runs by more than `threshold`, averaged over `window` iterations of the current plan
 // generation (so the slowdown a plan causes on purpose never counts), is a straggler; it recovers below
-// half the threshold.
+// half the threshold. A straggler whose pace changes by more than the threshold is re-measured, so the
+// other pipelines follow it to the new target.
 import type { JobStatus, PerseusRank } from '../api/index.ts';
 
 export type StragglerEntry = NonNullable<JobStatus['stragglers']>[number];
@@ -43,7 +44,7 @@ export function measuredPipelineSeconds(input: DetectionInput, pipeline: number)
   return slowest === undefined ? undefined : { seconds: slowest, throttle: [...throttle].sort() };
 }
 
-/** The new straggler set; `changed` when a pipeline became or stopped being a straggler. */
+/** The new straggler set; `changed` when a pipeline became or stopped being a straggler, or a straggler's pace moved. */
 export function detectStragglers(input: DetectionInput): { stragglers: StragglerEntry[]; changed: boolean } {
   const next: StragglerEntry[] = [];
   let changed = false;
@@ -60,7 +61,11 @@ export function detectStragglers(input: DetectionInput): { stragglers: Straggler
       changed = true;
       next.push({ pipeline: p, iterationSeconds: measured.seconds, slowdown, since: input.now, ...(measured.throttle.length > 0 ? { throttleReasons: measured.throttle } : {}) });
     } else if (existing !== undefined && slowdown > 1 + input.threshold / 2) {
-      next.push(existing);
+      // A straggler that got slower or faster by more than the threshold moves the others' target.
+      if (Math.abs(measured.seconds / existing.iterationSeconds - 1) > input.threshold) {
+        changed = true;
+        next.push({ ...existing, iterationSeconds: measured.seconds, slowdown, ...(measured.throttle.length > 0 ? { throttleReasons: measured.throttle } : {}) });
+      } else next.push(existing);
     } else if (existing !== undefined) {
       changed = true;
     }

@@ -224,6 +224,35 @@ describe('decide', () => {
     assert.ok(world.events.some((e) => e.reason === 'StragglerRecovered'));
   });
 
+  it('moves the other pipelines again when a straggler gets slower', () => {
+    const world = new World(makeJob());
+    runToRunning(world);
+    const planned = world.status.plan?.plannedIterationSeconds ?? 0;
+    world.reportIterations(0, planned);
+    world.reportIterations(1, planned * 1.2);
+    world.step();
+    assert.equal(world.status.plan?.generation, 2);
+    const firstTarget = world.status.plan?.targetIterationSeconds ?? 0;
+    const p0 = world.ranks.get('gpt-p0-s0')?.spec.plan;
+    const p1 = world.ranks.get('gpt-p1-s0')?.spec.plan;
+    // The straggler worsens to 1.5× its (fastest) plan while the others run theirs.
+    world.nowMs += 120_000;
+    world.reportIterations(0, p0?.modelIterationSeconds ?? 0);
+    world.reportIterations(1, (p1?.modelIterationSeconds ?? 0) * 1.5);
+    world.step();
+    assert.equal(world.status.plan?.generation, 3);
+    assert.deepEqual(world.status.stragglers?.map((s) => s.pipeline), [1]);
+    assert.ok((world.status.plan?.targetIterationSeconds ?? 0) > firstTarget * 1.1, `target ${world.status.plan?.targetIterationSeconds} vs ${firstTarget}`);
+    assert.ok((world.ranks.get('gpt-p0-s0')?.spec.plan?.modelIterationSeconds ?? 0) > (p0?.modelIterationSeconds ?? Infinity), 'the healthy pipeline slows down further');
+    // A pace change within the threshold is no replan.
+    world.nowMs += 120_000;
+    const p0Now = world.ranks.get('gpt-p0-s0')?.spec.plan;
+    world.reportIterations(0, p0Now?.modelIterationSeconds ?? 0);
+    world.reportIterations(1, (world.status.stragglers?.[0]?.iterationSeconds ?? 0) * 1.02);
+    world.step();
+    assert.equal(world.status.plan?.generation, 3);
+  });
+
   it('ignores iteration reports of an older plan generation', () => {
     const world = new World(makeJob());
     runToRunning(world);
