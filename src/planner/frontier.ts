@@ -2,7 +2,7 @@
 // (model and true time/energy) with a compact record of the durations so any point's plan can be rebuilt.
 import type { FrequencyPlan, FrontierPoint, PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
 import { buildPipelineDag, longestPath, scheduleTimes, type ComputationDag } from './dag.ts';
-import { buildOperationSpecs, optionForDuration, paretoIndexForDuration, type OperationSpec } from './options.ts';
+import { buildOperationSpecs, paretoIndexForDuration, type OperationSpec } from './options.ts';
 import { PlannerInputError, unwrap } from './result.ts';
 import { criticalPath, phillipsDessouky, type StopReason } from './solver.ts';
 
@@ -84,22 +84,6 @@ export function buildProblem(profile: StageProfile, pipeline: PipelineSpec, opti
   const specOf = new Int32Array(dag.count);
   for (let i = 0; i < dag.count; i++) specOf[i] = dag.stage[i]! * 2 + dag.instruction[i]!;
   return { dag, specs, specOf };
-}
-
-/** True (measured) iteration time and energy of per-computation option choices given by durations. */
-export function trueMetricsOfDurations(problem: PlanningProblem, duration: Int32Array, blockingPowerWatts: number): { timeSeconds: number; energyJoules: number } {
-  const { dag, specs, specOf } = problem;
-  const times = new Float64Array(dag.count);
-  let energy = 0;
-  let busy = 0;
-  for (let i = 0; i < dag.count; i++) {
-    const o = optionForDuration(specs[specOf[i]!]!, duration[i]!);
-    times[i] = o.timeSeconds;
-    energy += o.energyJoules;
-    busy += o.timeSeconds;
-  }
-  const time = longestPath(dag, times);
-  return { timeSeconds: time, energyJoules: energy + blockingPowerWatts * (dag.stageCount * time - busy) };
 }
 
 /** Speeds up true-critical computations one option at a time until the true time fits `target`. */
