@@ -8,6 +8,7 @@ import { NodeAgent } from '../agent/agent.ts';
 import { AgentMetrics, serveAgentHttp } from '../agent/metrics.ts';
 import { DEFAULT_POD_RESOURCES_SOCKET, KubeletPodResources } from '../agent/pod-resources.ts';
 import { KubeRankWiring } from '../agent/kube-ranks.ts';
+import { DEFAULT_EVENT_LOOP_NICE, niceError, setEventLoopNice } from '../agent/priority.ts';
 import { AgentSocketServer } from '../agent/socket-server.ts';
 import type { AgentRankSpec } from '../agent/types.ts';
 import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
@@ -37,6 +38,9 @@ Runs the node agent: owns this node's GPUs through NVML, serves the local traini
   --ranks FILE                static ranks (JSON array of rank specs) for standalone use, without Kubernetes
   --metrics-port N            /metrics, /healthz, /readyz (default 9400; 0 disables)
   --connection-grace T        reset a rank's GPUs this long after its client left (default 30s)
+  --nice=N                    nice value of the thread that serves the socket and sets clocks, in
+                              [-20, 19] (default ${DEFAULT_EVENT_LOOP_NICE}; below 0 needs CAP_SYS_NICE, else it
+                              keeps its inherited value with a warning; write --nice=-10, not --nice -10)
 `;
 
 export const command: Command = {
@@ -57,12 +61,14 @@ export const command: Command = {
         namespace: { type: 'string' },
         'metrics-port': { type: 'string' },
         'connection-grace': { type: 'string' },
+        nice: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       });
       if (values.help === true) {
         process.stdout.write(HELP);
         return 0;
       }
+      const nice = niceFlag(values.nice);
       const logger = winston.createLogger({ level: process.env.LOG_LEVEL ?? 'info', format: winston.format.json(), transports: [new winston.transports.Console()] });
       const nodeName = values['node-name'] ?? process.env.NODE_NAME ?? hostname();
       let provider: GpuProvider;
@@ -101,6 +107,9 @@ export const command: Command = {
         apiServerLeaseMs: standalone ? 0 : 120_000,
       });
       metrics.attach(agent);
+      const priority = setEventLoopNice(nice);
+      if (priority.applied) logger.info('Set the event-loop thread priority', { nice: priority.nice });
+      else logger.warn('Could not set the event-loop thread priority; clock changes may wait behind other work on this node', { requestedNice: priority.requested, nice: priority.nice, reason: priority.reason });
       agent.start();
       if (values.ranks !== undefined) {
         for (const spec of JSON.parse(readFileSync(values.ranks, 'utf8')) as AgentRankSpec[]) void agent.upsertRank(spec).catch(() => undefined);
@@ -128,3 +137,11 @@ export const command: Command = {
       return 0;
     }),
 };
+
+function niceFlag(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_EVENT_LOOP_NICE;
+  const value = /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  const invalid = niceError(value);
+  if (invalid !== undefined) throw new FlagError(`--nice: expected an integer in [-20, 19], got "${raw}"`);
+  return value;
+}

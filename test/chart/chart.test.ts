@@ -138,8 +138,8 @@ describe('Helm chart', function () {
     });
 
     it('rejects values the schema forbids', async function () {
-      for (const bad of [sets('controller.replicas=-1'), sets('agent.unknownKey=1'), sets('controller.logLevel=verbose'), sets('agent.socketHostDir=relative/dir')]) {
-        await assert.rejects(render(bad), /values don't meet the specifications|schema|minimum|additional properties|value must be one of|pattern/i, bad.join(' '));
+      for (const bad of [sets('controller.replicas=-1'), sets('agent.unknownKey=1'), sets('controller.logLevel=verbose'), sets('agent.socketHostDir=relative/dir'), sets('agent.nice=-21'), sets('agent.nice=20')]) {
+        await assert.rejects(render(bad), /values don't meet the specifications|schema|minimum|maximum|additional properties|value must be one of|pattern/i, bad.join(' '));
       }
     });
 
@@ -253,14 +253,15 @@ describe('Helm chart', function () {
       assert.equal(spec.serviceAccountName, AGENT);
     });
 
-    it('holds root with CAP_SYS_ADMIN and nothing more: no privileged mode, host namespaces or writable root', async function () {
+    it('holds root with CAP_SYS_ADMIN (NVML) and CAP_SYS_NICE (its nice value) and nothing more: no privileged mode, host namespaces or writable root', async function () {
       const spec = podSpec(one(await render(), 'DaemonSet', AGENT));
       const c = spec.containers[0] as Container;
       assert.equal(spec.securityContext['runAsUser'], 0);
       assert.equal(spec.hostNetwork, undefined);
       assert.equal(spec.hostPID, undefined);
       assert.equal(spec.hostIPC, undefined);
-      assert.deepEqual(c.securityContext, { privileged: false, capabilities: { drop: ['ALL'], add: ['SYS_ADMIN'] }, allowPrivilegeEscalation: true, readOnlyRootFilesystem: true });
+      assert.deepEqual(c.securityContext, { privileged: false, capabilities: { drop: ['ALL'], add: ['SYS_ADMIN', 'SYS_NICE'] }, allowPrivilegeEscalation: true, readOnlyRootFilesystem: true });
+      assert.ok(c.args.includes('--nice=-10'), c.args.join(' '));
       assert.deepEqual(
         c.env?.filter((e) => e.name.startsWith('NVIDIA_')),
         [
@@ -291,6 +292,12 @@ describe('Helm chart', function () {
       assert.equal(c.livenessProbe?.httpGet.path, '/healthz');
       assert.equal(c.readinessProbe?.httpGet.path, '/readyz');
       assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [['metrics', 9400]]);
+    });
+
+    it('drops CAP_SYS_NICE when the agent runs at the default priority (agent.nice=0)', async function () {
+      const c = podSpec(one(await render(sets('agent.nice=0')), 'DaemonSet', AGENT)).containers[0] as Container;
+      assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['SYS_ADMIN'] });
+      assert.ok(c.args.includes('--nice=0'), c.args.join(' '));
     });
 
     it('leaves the driver root out when driverRoot is empty', async function () {
