@@ -89,9 +89,9 @@ export class AgentSocketServer {
     const path = this.options.path;
     if (existsSync(path) && lstatSync(path).isSocket()) unlinkSync(path);
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
+      this.server.once('error', (err) => reject(new Error(`cannot serve the training API on ${path}: ${err.message}`, { cause: err })));
       this.server.listen(path, () => {
-        this.server.off('error', reject);
+        this.server.removeAllListeners('error');
         resolve();
       });
     });

@@ -10,6 +10,7 @@ import { DEFAULT_POD_RESOURCES_SOCKET, KubeletPodResources } from '../agent/pod-
 import { KubeRankWiring } from '../agent/kube-ranks.ts';
 import { DEFAULT_EVENT_LOOP_NICE, niceError, setEventLoopNice } from '../agent/priority.ts';
 import { AgentSocketServer } from '../agent/socket-server.ts';
+import { parseStaticRanks } from '../agent/static-ranks.ts';
 import type { AgentRankSpec } from '../agent/types.ts';
 import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
 import { systemClock as kubeClock } from '../kube/clock.ts';
@@ -69,13 +70,16 @@ export const command: Command = {
         return 0;
       }
       const nice = niceFlag(values.nice);
+      const staticRanks = values.ranks === undefined ? undefined : ranksFlag(values.ranks);
+      const port = intFlag('metrics-port', values['metrics-port'], 9400, 0, 65535);
+      const connectionGraceMs = durationFlag('connection-grace', values['connection-grace'], 30) * 1000;
       const logger = winston.createLogger({ level: process.env.LOG_LEVEL ?? 'info', format: winston.format.json(), transports: [new winston.transports.Console()] });
       const nodeName = values['node-name'] ?? process.env.NODE_NAME ?? hostname();
       let provider: GpuProvider;
       if (values['simulated-gpus'] !== undefined) {
         const count = intFlag('simulated-gpus', values['simulated-gpus'], 1);
         if (values['gpu-profile'] === undefined) throw new FlagError('--gpu-profile: required with --simulated-gpus');
-        const profile = parseStageProfileCsv(readFileSync(values['gpu-profile'], 'utf8'));
+        const profile = gpuProfileFlag(values['gpu-profile']);
         provider = SimulatedGpuProvider.fromProfile(count, profile, new ScaledSimTime(numberFlag('time-scale', values['time-scale'], 1, 1e-6)), nodeName);
       } else {
         const { NvmlLibrary } = await import('../nvml/koffi-nvml.ts');
@@ -103,37 +107,40 @@ export const command: Command = {
         statusSink: wiring?.sink ?? { write: (key, status) => Promise.resolve(void logger.info('Updated rank status', { namespace: key.namespace, rank: key.name, status })) },
         logger,
         observer: metrics.observer,
-        connectionGraceMs: durationFlag('connection-grace', values['connection-grace'], 30) * 1000,
+        connectionGraceMs,
         apiServerLeaseMs: standalone ? 0 : 120_000,
       });
       metrics.attach(agent);
       const priority = setEventLoopNice(nice);
       if (priority.applied) logger.info('Set the event-loop thread priority', { nice: priority.nice });
       else logger.warn('Could not set the event-loop thread priority; clock changes may wait behind other work on this node', { requestedNice: priority.requested, nice: priority.nice, reason: priority.reason });
-      agent.start();
-      if (values.ranks !== undefined) {
-        for (const spec of JSON.parse(readFileSync(values.ranks, 'utf8')) as AgentRankSpec[]) void agent.upsertRank(spec).catch(() => undefined);
+      let server: AgentSocketServer | undefined;
+      let http: Awaited<ReturnType<typeof serveAgentHttp>> | undefined;
+      // From here on clocks may be locked: whatever fails, the agent shuts down and resets them.
+      try {
+        agent.start();
+        for (const spec of staticRanks ?? []) void agent.upsertRank(spec).catch(() => undefined);
+        wiring?.start(agent);
+        server = new AgentSocketServer(agent, { path: values.socket ?? '/run/perseus/agent.sock' });
+        await server.listen();
+        http = port > 0 ? await serveAgentHttp({ port, registry: metrics.registry, ready: () => agent.leaseValid }) : undefined;
+        logger.info('Serving the training API', { socket: values.socket ?? '/run/perseus/agent.sock', gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
+        await new Promise<void>((resolve) => {
+          const stop = (signal: string): void => {
+            logger.info('Stopping on signal', { signal });
+            resolve();
+          };
+          process.once('SIGTERM', () => stop('SIGTERM'));
+          process.once('SIGINT', () => stop('SIGINT'));
+        });
+      } finally {
+        await wiring?.stop();
+        agent.shutdown();
+        await server?.close();
+        http?.close();
+        podResources.close();
+        provider.close();
       }
-      wiring?.start(agent);
-      const server = new AgentSocketServer(agent, { path: values.socket ?? '/run/perseus/agent.sock' });
-      await server.listen();
-      const port = intFlag('metrics-port', values['metrics-port'], 9400, 0);
-      const http = port > 0 ? await serveAgentHttp({ port, registry: metrics.registry, ready: () => agent.leaseValid }) : undefined;
-      logger.info('Serving the training API', { socket: values.socket ?? '/run/perseus/agent.sock', gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
-          logger.info('Stopping on signal', { signal });
-          resolve();
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
-      await wiring?.stop();
-      agent.shutdown();
-      await server.close();
-      http?.close();
-      podResources.close();
-      provider.close();
       return 0;
     }),
 };
@@ -144,4 +151,30 @@ function niceFlag(raw: string | undefined): number {
   const invalid = niceError(value);
   if (invalid !== undefined) throw new FlagError(`--nice: expected an integer in [-20, 19], got "${raw}"`);
   return value;
+}
+
+function ranksFlag(file: string): AgentRankSpec[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FlagError(`--ranks: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const parsed = parseStaticRanks(text);
+  if (!parsed.ok) throw new FlagError(`--ranks ${file}: ${parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  return parsed.value;
+}
+
+function gpuProfileFlag(file: string): ReturnType<typeof parseStageProfileCsv> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FlagError(`--gpu-profile: cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return parseStageProfileCsv(text);
+  } catch (err) {
+    throw new FlagError(`--gpu-profile ${file}: ${(err as Error).message}`);
+  }
 }

@@ -33,12 +33,17 @@ export const command: Command = {
         process.stdout.write(help);
         return 0;
       }
-      const port = intFlag('port', values.port, 6443, 0);
+      const port = intFlag('port', values.port, 6443, 0, 65535);
       const historySize = intFlag('history-size', values['history-size'], 10_000, 1);
       const server = await startApiServer({ port, historySize, ...(values.host === undefined ? {} : { host: values.host }) });
       const out = values['kubeconfig-out'];
       if (out !== undefined) {
-        await writeFile(out, server.kubeconfigYaml(), { mode: 0o600 });
+        try {
+          await writeFile(out, server.kubeconfigYaml(), { mode: 0o600 });
+        } catch (err) {
+          await server.stop();
+          throw new Error(`--kubeconfig-out: cannot write ${out}: ${(err as Error).message}`, { cause: err });
+        }
         process.stderr.write(`perseus apiserver: serving ${server.url}; kubeconfig written to ${out}\n`);
       } else {
         process.stderr.write(`perseus apiserver: serving ${server.url}\n`);

@@ -27,11 +27,11 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
   }
 }
 
-/** A positive integer flag, or `fallback` when absent. */
-export function intFlag(name: string, raw: string | undefined, fallback: number, min = 1): number {
+/** An integer flag in [min, max] (default: positive), or `fallback` when absent. */
+export function intFlag(name: string, raw: string | undefined, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (raw === undefined) return fallback;
-  if (!/^-?\d+$/.test(raw.trim()) || Number(raw) < min) {
-    throw new FlagError(`--${name}: expected an integer ≥ ${min}, got "${raw}"`);
+  if (!/^-?\d+$/.test(raw.trim()) || Number(raw) < min || Number(raw) > max) {
+    throw new FlagError(`--${name}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]`}, got "${raw}"`);
   }
   return Number(raw);
 }
@@ -74,7 +74,11 @@ export function choiceFlag<C extends string>(name: string, raw: string | undefin
   return found;
 }
 
-/** Runs a command body, turning FlagErrors into a one-line message and exit code 2. */
+/**
+ * Runs a command body: a FlagError is a one-line message and exit code 2; any other failure (a library
+ * that cannot be loaded, a port in use) is a one-line message with its causes and exit code 1. The stack
+ * is printed too when LOG_LEVEL=debug.
+ */
 export async function runCommand(name: string, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
@@ -83,6 +87,20 @@ export async function runCommand(name: string, body: () => Promise<number>): Pro
       process.stderr.write(`perseus ${name}: ${err.message}\n`);
       return 2;
     }
-    throw err;
+    process.stderr.write(`perseus ${name}: ${describeError(err)}\n`);
+    if (process.env.LOG_LEVEL === 'debug' && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
+    return 1;
   }
+}
+
+/** An error's message followed by its causes' messages (`a: b`), without repeating a cause already quoted. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (!parts.some((p) => p.includes(message))) parts.push(message);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(': ');
 }

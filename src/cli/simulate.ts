@@ -1,6 +1,6 @@
 // `perseus simulate`: the whole system end to end on simulated GPUs (DESIGN §7). Wiring only: flags, the
 // GPU profile, the jobs, progress on the terminal, and the report.
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
 import { BUNDLED_GPUS, defaultJob, loadJobs, SIM_NAMESPACE } from '../sim/simulate/job.ts';
 import { renderSummary, writeReport } from '../sim/simulate/report.ts';
@@ -120,6 +120,18 @@ export const command: Command = {
       const nodes = intFlag('nodes', values.nodes, 2);
       const gpusPerNode = intFlag('gpus-per-node', values['gpus-per-node'], 8);
       const straggler = values.straggler === undefined ? undefined : parseStraggler(values.straggler);
+      if (straggler !== undefined) {
+        const most = Math.max(
+          ...jobs.map(
+            (j) => (j.spec['topology'] as { dataParallel?: number } | undefined)?.dataParallel ?? 1,
+          ),
+        );
+        if (straggler.pipeline >= most)
+          throw new FlagError(
+            `--straggler: pipeline must be < ${most} (the job${jobs.length > 1 ? 's have' : ' has'} ${most} pipeline${most > 1 ? 's' : ''}), got ${straggler.pipeline}`,
+          );
+      }
+      if (values.report !== undefined) checkWritableDir('report', values.report);
       const quiet = values.quiet === true;
       process.stderr.write(
         `Simulating ${jobs.map((j) => `${j.metadata.namespace}/${j.metadata.name}`).join(', ')} on ${nodes} nodes × ${gpusPerNode} GPUs (${bundled?.name ?? gpuFlag})${values.kubeconfig === undefined ? ' with the embedded API server' : ` attached to ${values.kubeconfig}`}\n`,
@@ -165,3 +177,13 @@ export const command: Command = {
       return ok ? 0 : 1;
     }),
 };
+
+/** Creates `dir` if needed and checks it is writable, so a long run does not fail at its very end. */
+function checkWritableDir(flag: string, dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new FlagError(`--${flag}: expected a writable directory, got ${dir} (${(err as Error).message})`);
+  }
+}

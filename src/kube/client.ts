@@ -97,8 +97,13 @@ export interface KubeApi {
  */
 export function loadKubeConfig(kubeconfig?: string, env: NodeJS.ProcessEnv = process.env): KubeConfig {
   const kc = new KubeConfig();
-  if (kubeconfig !== undefined) kc.loadFromFile(kubeconfig);
-  else if (env['KUBERNETES_SERVICE_HOST'] !== undefined && existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) kc.loadFromCluster();
+  if (kubeconfig !== undefined) {
+    try {
+      kc.loadFromFile(kubeconfig);
+    } catch (err) {
+      throw new Error(`cannot load kubeconfig ${kubeconfig}: ${(err as Error).message}`, { cause: err });
+    }
+  } else if (env['KUBERNETES_SERVICE_HOST'] !== undefined && existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
 }

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describeError, intFlag } from '../../src/cli/flags.ts';
+import { main } from '../../src/cli/main.ts';
+
+/** Runs the CLI in-process, capturing stderr; every case here fails on its flags before any work starts. */
+async function run(argv: string[]): Promise<{ code: number; err: string }> {
+  const err: string[] = [];
+  const e = process.stderr.write.bind(process.stderr);
+  const o = process.stdout.write.bind(process.stdout);
+  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stdout.write;
+  try {
+    return { code: await main(argv), err: err.join('') };
+  } finally {
+    process.stderr.write = e;
+    process.stdout.write = o;
+  }
+}
+
+describe('CLI flag errors', function () {
+  it('bounds integer flags and names the range', function () {
+    assert.equal(intFlag('port', '65535', 1, 0, 65535), 65535);
+    assert.throws(() => intFlag('port', '65536', 1, 0, 65535), /--port: expected an integer in \[0, 65535\], got "65536"/);
+    assert.throws(() => intFlag('workers', '0', 1), /--workers: expected an integer ≥ 1, got "0"/);
+  });
+
+  it('describes an error with its causes, once each', function () {
+    const inner = new Error('ENOENT: no such file');
+    assert.equal(describeError(new Error('cannot load kubeconfig k.yaml', { cause: inner })), 'cannot load kubeconfig k.yaml: ENOENT: no such file');
+    assert.equal(describeError(new Error(`outer: ${inner.message}`, { cause: inner })), 'outer: ENOENT: no such file');
+    assert.equal(describeError('plain'), 'plain');
+  });
+
+  const cases: [string[], RegExp][] = [
+    [['apiserver', '--port', '80000'], /^perseus apiserver: --port: expected an integer in \[0, 65535\], got "80000"\n$/],
+    [['agent', '--metrics-port', '70000'], /^perseus agent: --metrics-port: expected an integer in \[0, 65535\], got "70000"\n$/],
+    [['simulate', '--straggler', 'pipeline=2,factor=1.2,at=10'], /^perseus simulate: --straggler: pipeline must be < 2 \(the job has 2 pipelines\), got 2\n$/],
+    [['simulate', '--pipelines', '4', '--straggler', 'pipeline=4,factor=1.2,at=10'], /--straggler: pipeline must be < 4 \(the job has 4 pipelines\), got 4/],
+    [['simulate', '--report', '/etc/hostname/report'], /^perseus simulate: --report: expected a writable directory, got \/etc\/hostname\/report \(ENOTDIR/],
+  ];
+  for (const [argv, expected] of cases) {
+    it(`perseus ${argv.join(' ')} exits 2 naming the flag`, async function () {
+      const r = await run(argv);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, expected);
+    });
+  }
+});
