@@ -114,6 +114,16 @@ export const command: Command = {
       const priority = setEventLoopNice(nice);
       if (priority.applied) logger.info('Set the event-loop thread priority', { nice: priority.nice });
       else logger.warn('Could not set the event-loop thread priority; clock changes may wait behind other work on this node', { requestedNice: priority.requested, nice: priority.nice, reason: priority.reason });
+      // Signals are handled from before the first clock can be locked: a SIGTERM during startup still resets.
+      let stopSignal: string | undefined;
+      let wake: (() => void) | undefined;
+      const stopped = new Promise<void>((resolve) => (wake = resolve));
+      const onSignal = (signal: string): void => {
+        stopSignal ??= signal;
+        wake?.();
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
       let server: AgentSocketServer | undefined;
       let http: Awaited<ReturnType<typeof serveAgentHttp>> | undefined;
       // From here on clocks may be locked: whatever fails, the agent shuts down and resets them.
@@ -125,15 +135,11 @@ export const command: Command = {
         await server.listen();
         http = port > 0 ? await serveAgentHttp({ port, registry: metrics.registry, ready: () => agent.leaseValid }) : undefined;
         logger.info('Serving the training API', { socket: values.socket ?? '/run/perseus/agent.sock', gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
-        await new Promise<void>((resolve) => {
-          const stop = (signal: string): void => {
-            logger.info('Stopping on signal', { signal });
-            resolve();
-          };
-          process.once('SIGTERM', () => stop('SIGTERM'));
-          process.once('SIGINT', () => stop('SIGINT'));
-        });
+        await stopped;
+        logger.info('Stopping on signal', { signal: stopSignal });
       } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
         await wiring?.stop();
         agent.shutdown();
         await server?.close();

@@ -46,11 +46,11 @@ for (const { gpus: _g, ...spec } of config.ranks) await agent.upsertRank(spec);
 const server = new AgentSocketServer(agent, { path: config.socketPath });
 await server.listen();
 const http = config.httpPort !== undefined ? await serveAgentHttp({ port: config.httpPort, host: '127.0.0.1', registry: metrics.registry, ready: () => true }) : undefined;
-process.stdout.write(`READY ${config.socketPath}\n`);
-
+// The handler is in place before READY: a SIGTERM sent as soon as READY is read must reset the GPUs.
 process.on('SIGTERM', () => {
   agent.shutdown();
   provider.close();
   http?.close();
   void server.close().then(() => process.exit(0));
 });
+process.stdout.write(`READY ${config.socketPath}\n`);
