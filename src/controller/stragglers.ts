@@ -2,7 +2,9 @@
 // the plan it runs by more than `threshold`, averaged over `window` iterations of the current plan
 // generation (so the slowdown a plan causes on purpose never counts), is a straggler; it recovers below
 // half the threshold. A straggler whose pace changes by more than the threshold is re-measured, so the
-// other pipelines follow it to the new target.
+// other pipelines follow it to the new target, but only once its window holds one pace (every sample
+// within the threshold of the others): a window that mixes the old and the new pace, as while it
+// recovers, is a transition, and re-planning for its mean would only be undone a few iterations later.
 import type { JobStatus, PerseusRank } from '../api/index.ts';
 
 export type StragglerEntry = NonNullable<JobStatus['stragglers']>[number];
@@ -24,9 +26,13 @@ export interface DetectionInput {
   readonly now: string;
 }
 
-/** Mean of the last `window` iteration times of a pipeline's ranks under `generation` (the slowest rank). */
-export function measuredPipelineSeconds(input: DetectionInput, pipeline: number): { seconds: number; throttle: string[] } | undefined {
+/**
+ * Mean of the last `window` iteration times of a pipeline's ranks under `generation` (the slowest rank);
+ * `steady` when every rank's window spans at most the threshold (max/min ≤ 1 + threshold).
+ */
+export function measuredPipelineSeconds(input: DetectionInput, pipeline: number): { seconds: number; steady: boolean; throttle: string[] } | undefined {
   let slowest: number | undefined;
+  let steady = true;
   const throttle = new Set<string>();
   for (let stage = 0; stage < input.stages; stage++) {
     const rank = input.ranks.get(`${input.jobName}-p${pipeline}-s${stage}`);
@@ -38,10 +44,11 @@ export function measuredPipelineSeconds(input: DetectionInput, pipeline: number)
     if (samples.length < input.window) return undefined;
     const last = samples.slice(-input.window);
     const mean = last.reduce((a, b) => a + b, 0) / last.length;
+    if (Math.max(...last) > Math.min(...last) * (1 + input.threshold)) steady = false;
     slowest = slowest === undefined ? mean : Math.max(slowest, mean);
     for (const r of status.throttleReasons ?? []) if (!PLAN_THROTTLE_REASONS.has(r)) throttle.add(r);
   }
-  return slowest === undefined ? undefined : { seconds: slowest, throttle: [...throttle].sort() };
+  return slowest === undefined ? undefined : { seconds: slowest, steady, throttle: [...throttle].sort() };
 }
 
 /** The new straggler set; `changed` when a pipeline became or stopped being a straggler, or a straggler's pace moved. */
@@ -61,8 +68,8 @@ export function detectStragglers(input: DetectionInput): { stragglers: Straggler
       changed = true;
       next.push({ pipeline: p, iterationSeconds: measured.seconds, slowdown, since: input.now, ...(measured.throttle.length > 0 ? { throttleReasons: measured.throttle } : {}) });
     } else if (existing !== undefined && slowdown > 1 + input.threshold / 2) {
-      // A straggler that got slower or faster by more than the threshold moves the others' target.
-      if (Math.abs(measured.seconds / existing.iterationSeconds - 1) > input.threshold) {
+      // A straggler that got slower or faster by more than the threshold, and holds its new pace, moves the others' target.
+      if (measured.steady && Math.abs(measured.seconds / existing.iterationSeconds - 1) > input.threshold) {
         changed = true;
         next.push({ ...existing, iterationSeconds: measured.seconds, slowdown, ...(measured.throttle.length > 0 ? { throttleReasons: measured.throttle } : {}) });
       } else next.push(existing);

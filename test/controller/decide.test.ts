@@ -105,11 +105,13 @@ class World {
     assert.equal(this.status.phase, phase);
   }
 
-  reportIterations(pipeline: number, seconds: number): void {
+  /** Reports a window of iteration times for every stage of a pipeline: one time, or one per iteration. */
+  reportIterations(pipeline: number, seconds: number | readonly number[]): void {
     const generation = this.status.plan?.generation ?? 0;
+    const window = typeof seconds === 'number' ? [seconds, seconds, seconds, seconds] : [...seconds];
     for (let s = 0; s < 3; s++) {
       const name = `gpt-p${pipeline}-s${s}`;
-      this.setRankStatus(name, { ...(this.ranks.get(name)?.status ?? {}), appliedPlanGeneration: generation, recentIterationSeconds: [seconds, seconds, seconds, seconds] });
+      this.setRankStatus(name, { ...(this.ranks.get(name)?.status ?? {}), appliedPlanGeneration: generation, recentIterationSeconds: window });
     }
   }
 }
@@ -251,6 +253,34 @@ describe('decide', () => {
     world.reportIterations(1, (world.status.stragglers?.[0]?.iterationSeconds ?? 0) * 1.02);
     world.step();
     assert.equal(world.status.plan?.generation, 3);
+  });
+
+  it('does not re-plan while a straggler is recovering (a window that mixes two paces), only once it has recovered', () => {
+    const world = new World(makeJob());
+    runToRunning(world);
+    const planned = world.status.plan?.plannedIterationSeconds ?? 0;
+    world.reportIterations(0, planned);
+    world.reportIterations(1, planned * 1.3);
+    world.step();
+    assert.equal(world.status.plan?.generation, 2);
+    const p0 = world.ranks.get('gpt-p0-s0')?.spec.plan?.modelIterationSeconds ?? 0;
+    const slow = world.status.stragglers?.[0]?.iterationSeconds ?? 0;
+    const fast = world.ranks.get('gpt-p1-s0')?.spec.plan?.modelIterationSeconds ?? 0;
+    // Half the window back at full speed: the mean moved by more than the threshold, but it is no pace.
+    world.nowMs += 60_000;
+    world.reportIterations(0, p0);
+    world.reportIterations(1, [slow, slow, fast, fast]);
+    world.step();
+    assert.equal(world.status.plan?.generation, 2, 'no replan for a mixed window');
+    assert.deepEqual(world.status.stragglers?.map((s) => s.pipeline), [1]);
+    assert.equal(world.status.stragglers?.[0]?.iterationSeconds, slow);
+    // The whole window at full speed: recovered, one replan back to the base plan.
+    world.nowMs += 60_000;
+    world.reportIterations(1, [fast, fast, fast, fast]);
+    world.step();
+    assert.equal(world.status.plan?.generation, 3);
+    assert.deepEqual(world.status.stragglers, []);
+    assert.equal(world.ranks.get('gpt-p0-s0')?.spec.plan?.modelIterationSeconds, planned);
   });
 
   it('ignores iteration reports of an older plan generation', () => {
