@@ -25,6 +25,7 @@ export function agentRankSpecOf(obj: KubeObject, previous?: AgentRankSpec): Agen
       iterationsPerClock: profile.iterationsPerClock,
       clockStrideMhz: profile.clockStrideMhz,
       earlyStop: profile.earlyStop ?? true,
+      ...(profile.frequenciesMhz === undefined ? {} : { frequenciesMhz: profile.frequenciesMhz }),
       ...(profile.minFrequencyMhz === undefined ? {} : { minFrequencyMhz: profile.minFrequencyMhz }),
       ...(profile.maxFrequencyMhz === undefined ? {} : { maxFrequencyMhz: profile.maxFrequencyMhz }),
     };

@@ -8,11 +8,18 @@ import type { ProfilingSweepSpec, RankProfileResult } from './types.ts';
 /** Energy rising this many consecutive clocks (past the first third of the sweep) stops it early. */
 export const EARLY_STOP_RISES = 5;
 
-/** The clocks to sweep, highest first: supported clocks within the bounds, at least `clockStrideMhz` apart. */
+/**
+ * The clocks to sweep, highest first: supported clocks within the bounds, at least `clockStrideMhz` apart,
+ * or exactly the supported ones among `frequenciesMhz` when the spec lists clocks.
+ */
 export function sweepClocksMhz(supportedMhz: readonly number[], spec: ProfilingSweepSpec): number[] {
   const lo = spec.minFrequencyMhz ?? -Infinity;
   const hi = spec.maxFrequencyMhz ?? Infinity;
   const candidates = [...new Set(supportedMhz)].filter((f) => f >= lo && f <= hi).sort((a, b) => b - a);
+  if (spec.frequenciesMhz !== undefined) {
+    const wanted = new Set(spec.frequenciesMhz);
+    return candidates.filter((f) => wanted.has(f));
+  }
   const out: number[] = [];
   for (const f of candidates) {
     const last = out[out.length - 1];
@@ -126,7 +133,13 @@ export class ProfileSweep {
     if (!(spec.iterationsPerClock >= 1)) throw new RangeError(`iterationsPerClock: expected an integer ≥ 1, got ${spec.iterationsPerClock}`);
     if (!(spec.warmupIterations >= 0)) throw new RangeError(`warmupIterations: expected an integer ≥ 0, got ${spec.warmupIterations}`);
     this.clocksMhz = sweepClocksMhz(supportedClocksMhz, spec);
-    if (this.clocksMhz.length === 0) throw new RangeError('profiling: no supported clock lies within [minFrequencyMhz, maxFrequencyMhz]');
+    if (this.clocksMhz.length === 0) {
+      throw new RangeError(
+        spec.frequenciesMhz !== undefined
+          ? `profiling.frequenciesMhz: none of ${spec.frequenciesMhz.join(', ')} MHz is a supported clock within [minFrequencyMhz, maxFrequencyMhz] (supported: ${[...supportedClocksMhz].sort((a, b) => b - a).join(', ')})`
+          : 'profiling: no supported clock lies within [minFrequencyMhz, maxFrequencyMhz]',
+      );
+    }
   }
 
   private static emptyAccumulator(): ClockAccumulator {

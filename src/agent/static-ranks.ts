@@ -1,23 +1,12 @@
 // The static rank file of `perseus agent --ranks FILE` (standalone use, without Kubernetes): a JSON array
 // of the agent's rank specs (AgentRankSpec). Validated with the same schema machinery as the CRDs, so every
 // problem names its field (`ranks[2].plan.stagePlan.computations[0].frequencyMhz`) and the expected form.
-import { RANK_MODES } from '../api/rank.ts';
+import { plannedComputationSchema, RANK_MODES } from '../api/rank.ts';
 import { arr, bool, int, obj, str } from '../api/schema.ts';
 import { validate, type Issue, type Result } from '../api/validate.ts';
 import type { AgentRankSpec } from './types.ts';
 
 const name = (what: string) => str(what, { minLength: 1, maxLength: 253 });
-
-const computation = obj(
-  'One computation of the stage, in execution order.',
-  {
-    instruction: str('Kind of computation.', { enum: ['forward', 'backward'] }),
-    microbatch: int('Micro-batch index.', { minimum: 0 }),
-    chunk: int('Model chunk on this stage (0 unless interleaved).', { minimum: 0 }),
-    frequencyMhz: int('SM clock (MHz).', { minimum: 1 }),
-  },
-  { required: ['instruction', 'microbatch', 'chunk', 'frequencyMhz'] },
-);
 
 const staticRankSchema = obj(
   'One rank the agent serves.',
@@ -39,7 +28,7 @@ const staticRankSchema = obj(
           'The clocks of this stage.',
           {
             stage: int('Stage index.', { minimum: 0 }),
-            computations: arr('Every computation of the stage, in execution order.', computation, { maxItems: 65536 }),
+            computations: arr('Every computation of the stage, in execution order.', plannedComputationSchema, { maxItems: 65536 }),
             frequencyMhz: int('Stage granularity: the one clock (MHz).', { minimum: 1 }),
           },
           { required: ['stage', 'computations'] },
@@ -53,6 +42,7 @@ const staticRankSchema = obj(
         warmupIterations: int('Iterations discarded after every clock change.', { minimum: 0 }),
         iterationsPerClock: int('Measured iterations per clock.', { minimum: 1 }),
         clockStrideMhz: int('Minimum MHz between swept clocks.', { minimum: 0 }),
+        frequenciesMhz: arr('Exact clocks to sweep (MHz); overrides clockStrideMhz.', int('SM clock (MHz).', { minimum: 1 }), { minItems: 1, maxItems: 256 }),
         earlyStop: bool('Stop once energy keeps rising.'),
         minFrequencyMhz: int('Lowest clock swept (MHz).', { minimum: 1 }),
         maxFrequencyMhz: int('Highest clock swept (MHz).', { minimum: 1 }),

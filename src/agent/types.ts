@@ -16,6 +16,8 @@ export interface ProfilingSweepSpec {
   readonly clockStrideMhz: number;
   /** Stop once iteration energy rose for 5 consecutive clocks past the first third of the sweep. */
   readonly earlyStop: boolean;
+  /** Exact clocks to sweep (MHz); overrides clockStrideMhz. Clocks the GPU does not support are skipped. */
+  readonly frequenciesMhz?: readonly number[];
   /** Bounds of the sweep (MHz); default: every supported clock. */
   readonly minFrequencyMhz?: number;
   readonly maxFrequencyMhz?: number;

@@ -23,7 +23,8 @@ const sweep = obj(
   { required: ['warmupIterations', 'iterationsPerClock', 'clockStrideMhz'] },
 );
 
-const computation = obj(
+/** One computation of a stage plan (also the agent's static rank file). */
+export const plannedComputationSchema = obj(
   'One computation of the stage’s iteration, in execution order.',
   {
     instruction,
@@ -41,7 +42,7 @@ const plan = obj(
     granularity: str('Instruction: one clock per computation. Stage: frequencyMhz for the whole iteration.', { enum: ['Instruction', 'Stage'] }),
     modelIterationSeconds: num('Iteration time the plan expects (s).'),
     frequencyMhz: int('Stage granularity: the one clock of this stage (MHz).', { minimum: 1 }),
-    computations: arr('Instruction granularity: the clock of every computation, in execution order.', computation, { maxItems: 65536 }),
+    computations: arr('Instruction granularity: the clock of every computation, in execution order.', plannedComputationSchema, { maxItems: 65536 }),
   },
   { required: ['generation', 'granularity', 'modelIterationSeconds'] },
 );

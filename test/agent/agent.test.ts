@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { Instruction, PlannedComputation, StageProfile } from '../../src/api/planner-types.ts';
+import { sweepClocksMhz } from '../../src/agent/profiler.ts';
 import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
 import { fakeNvmlUnavailable } from '../nvml/fake-nvml.ts';
 import { createHarness, flush, profileCost, rankSpec, sha256, type Harness } from './harness.ts';
@@ -219,6 +220,30 @@ describe('node agent core (fake NVML)', function () {
     assert.deepEqual(lockedCalls(h, 1).slice(1, 6), [1410, 1380, 1350, 1320, 1290].map((f) => `nvmlDeviceSetGpuLockedClocks 1 ${f} ${f} -> 0`));
     await flush();
     assert.ok(h.statuses.at(-1)?.status.profile, 'a finished profile is written at once');
+  });
+
+  it('sweeps exactly the listed clocks (frequenciesMhz), skipping unsupported ones', async () => {
+    h = createHarness();
+    h.pods.set('team/job-worker-1', [GPU1]);
+    h.agent.start();
+    const profiling = { warmupIterations: 1, iterationsPerClock: 2, clockStrideMhz: 30, earlyStop: false, frequenciesMhz: [1290, 1400, 1410, 1350] };
+    await h.agent.upsertRank(rankSpec({ mode: 'Profile', profiling }));
+    const c = await bound(h, {});
+    train(h, c.send, profile, 1, 1, 3 * 3);
+    const result = h.agent.rankStatus({ namespace: 'team', name: 'job-p0-s1' })?.profile;
+    assert.ok(result, 'profile finished');
+    assert.deepEqual([...new Set(result.measurements.map((m) => m.frequencyMhz))], [1410, 1350, 1290]);
+    assert.deepEqual(lockedCalls(h, 1).slice(1, 4), [1410, 1350, 1290].map((f) => `nvmlDeviceSetGpuLockedClocks 1 ${f} ${f} -> 0`));
+  });
+
+  it('chooses sweep clocks by stride, bounds, or the exact list', () => {
+    const supported = [1410, 1395, 1380, 1365, 1350, 1335, 1320];
+    const base = { warmupIterations: 0, iterationsPerClock: 1, clockStrideMhz: 30, earlyStop: true };
+    assert.deepEqual(sweepClocksMhz(supported, base), [1410, 1380, 1350, 1320]);
+    assert.deepEqual(sweepClocksMhz(supported, { ...base, maxFrequencyMhz: 1400, minFrequencyMhz: 1340 }), [1395, 1365]);
+    assert.deepEqual(sweepClocksMhz(supported, { ...base, frequenciesMhz: [1320, 1400, 1395, 1335] }), [1395, 1335, 1320]);
+    assert.deepEqual(sweepClocksMhz(supported, { ...base, frequenciesMhz: [1320, 1395], minFrequencyMhz: 1350 }), [1395]);
+    assert.deepEqual(sweepClocksMhz(supported, { ...base, frequenciesMhz: [1000] }), []);
   });
 
   it('stops the sweep early once energy rose for 5 clocks past the first third', async () => {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { NodeAgent } from '../../src/agent/agent.ts';
 import { ManualClock } from '../../src/agent/clock.ts';
-import { KubeRankWiring } from '../../src/agent/kube-ranks.ts';
+import { agentRankSpecOf, KubeRankWiring } from '../../src/agent/kube-ranks.ts';
 import { allCrds } from '../../src/api/crds.ts';
 import type { PerseusRank } from '../../src/api/index.ts';
 import type { StageProfile } from '../../src/api/planner-types.ts';
@@ -38,6 +38,14 @@ function rank(name: string, node: string, spec: Record<string, unknown>): Record
 }
 
 describe('agent Kubernetes wiring', () => {
+  it('maps a PerseusRank profile spec, exact clock list included, to the agent sweep', () => {
+    const obj = rank('job-p0-s0', 'gpu-1', {
+      mode: 'Profile',
+      profile: { warmupIterations: 2, iterationsPerClock: 5, clockStrideMhz: 30, frequenciesMhz: [1410, 1200], minFrequencyMhz: 1000 },
+    }) as unknown as Parameters<typeof agentRankSpecOf>[0];
+    assert.deepEqual(agentRankSpecOf(obj)?.profiling, { warmupIterations: 2, iterationsPerClock: 5, clockStrideMhz: 30, earlyStop: true, frequenciesMhz: [1410, 1200], minFrequencyMhz: 1000 });
+  });
+
   let server: ApiServer;
   let custom: k8s.CustomObjectsApi;
   let wiring: KubeRankWiring;
