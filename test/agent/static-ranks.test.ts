@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseStaticRanks } from '../../src/agent/static-ranks.ts';
 import { command } from '../../src/cli/agent.ts';
+import { captureOutput } from '../support/capture-output.ts';
 
 const TOKEN = 'a'.repeat(64);
 const runRank = {
@@ -27,16 +28,7 @@ const profileRank = {
 };
 
 /** Runs `perseus agent` in-process; flag errors return before anything starts. */
-async function runAgent(argv: string[]): Promise<{ code: number; err: string }> {
-  const err: string[] = [];
-  const e = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-  try {
-    return { code: await command.run(argv), err: err.join('') };
-  } finally {
-    process.stderr.write = e;
-  }
-}
+const runAgent = (argv: string[]): Promise<{ code: number; err: string }> => captureOutput(() => command.run(argv));
 
 describe('agent static rank file (--ranks)', function () {
   it('accepts Run and Profile ranks', function () {

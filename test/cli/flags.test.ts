@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
 import { describeError, intFlag } from '../../src/cli/flags.ts';
 import { main } from '../../src/cli/main.ts';
+import { captureOutput } from '../support/capture-output.ts';
 
-/** Runs the CLI in-process, capturing stderr; every case here fails on its flags before any work starts. */
-async function run(argv: string[]): Promise<{ code: number; err: string }> {
-  const err: string[] = [];
-  const e = process.stderr.write.bind(process.stderr);
-  const o = process.stdout.write.bind(process.stdout);
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-  process.stdout.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    return { code: await main(argv), err: err.join('') };
-  } finally {
-    process.stderr.write = e;
-    process.stdout.write = o;
-  }
-}
+/** Runs the CLI in-process; every case here fails on its flags before any work starts. */
+const run = (argv: string[]): Promise<{ code: number; err: string }> => captureOutput(() => main(argv));
 
 describe('CLI flag errors', function () {
   it('bounds integer flags and names the range', function () {

@@ -3,24 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { command } from '../../src/cli/plan.ts';
+import { captureOutput } from '../support/capture-output.ts';
 import { DATA_DIR, loadGoldenFrontier } from './helpers.ts';
 
 /** Runs `perseus plan` in-process, capturing stdout and stderr. */
-async function runPlan(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-  try {
-    const code = await command.run(argv);
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
+const runPlan = (argv: string[]): Promise<{ code: number; out: string; err: string }> => captureOutput(() => command.run(argv));
 
 const profile = path.join(DATA_DIR, 'stage_profile', 'gpt3-175b+a100_sxm_bf16.csv');
 
