@@ -53,8 +53,8 @@ export class FlowNetwork {
   /** Pushes as much flow as possible from s to t through edges with residual > eps; returns the amount. */
   maxFlow(s: number, t: number, eps: number): number {
     let total = 0;
+    // bfs() also resets the current-arc pointer of every node it labels: the only nodes augment() visits.
     while (this.bfs(s, t, eps)) {
-      for (let i = 0; i < this.nodeCount; i++) this.iter[i] = this.head[i]!;
       for (;;) {
         const f = this.augment(s, t, eps);
         if (f <= 0) break;
@@ -89,12 +89,14 @@ export class FlowNetwork {
     let qt = 0;
     this.queue[qt++] = s;
     this.level[s] = 0;
+    this.iter[s] = this.head[s]!;
     while (qh < qt) {
       const u = this.queue[qh++]!;
       for (let e = this.head[u]!; e !== -1; e = this.next[e]!) {
         const v = this.to[e]!;
         if (this.level[v] === -1 && this.cap[e]! > eps) {
           this.level[v] = this.level[u]! + 1;
+          this.iter[v] = this.head[v]!;
           // Every node of a lower level is already labelled, which is all the blocking flow needs.
           if (v === t) return true;
           this.queue[qt++] = v;

@@ -153,6 +153,12 @@ export function* phillipsDessouky(
   // Flow bounds depend only on an operation and its duration: tabulated once per operation.
   const capacityTables = new Map<SolverOperation, { lb: Float64Array; ub: Float64Array }>();
   for (const op of ops) if (!capacityTables.has(op)) capacityTables.set(op, capacityTable(op));
+  const boundsOf = ops.map((op) => capacityTables.get(op)!);
+
+  // Each computation's model cost at its current duration; only the changed ones are re-evaluated per step
+  // (the total is still summed in index order, so it is the same float as summing the cost calls).
+  const costOf = new Float64Array(n);
+  for (let i = 0; i < n; i++) costOf[i] = ops[i]!.cost(duration[i]!);
 
   let cp = criticalPath(dag, duration, buffers);
   for (;;) {
@@ -196,7 +202,7 @@ export function* phillipsDessouky(
       // Computation arc: critical when it has no slack.
       if (es === ls[i]) {
         const op = ops[i]!;
-        const bounds = capacityTables.get(op)!;
+        const bounds = boundsOf[i]!;
         addCritical(2 * i, 2 * i + 1, i, bounds.lb[d - op.minDuration]!, bounds.ub[d - op.minDuration]!, 0, i);
       }
       if (ls[i] === 0 && dag.predStart[i] === dag.predStart[i + 1]) addCritical(SRC, 2 * i, -1, 0, INF_CAPACITY, 2, i);
@@ -285,11 +291,11 @@ export function* phillipsDessouky(
       costChange -= Math.abs(op.cost(d) - op.cost(d + 1));
     }
     if (Math.abs(costChange) < FP_ERROR) return 'no-cost-change';
-    for (const i of spedUp) duration[i]!--;
-    for (const i of slowedDown) duration[i]!++;
+    for (const i of spedUp) costOf[i] = ops[i]!.cost(--duration[i]!);
+    for (const i of slowedDown) costOf[i] = ops[i]!.cost(++duration[i]!);
     cp = criticalPath(dag, duration, buffers);
     let cost = 0;
-    for (let i = 0; i < n; i++) cost += ops[i]!.cost(duration[i]!);
+    for (let i = 0; i < n; i++) cost += costOf[i]!;
     yield { quantTime: cp.total, cost, costChange, spedUp: Int32Array.from(spedUp), slowedDown: Int32Array.from(slowedDown) };
   }
 }
