@@ -7,6 +7,7 @@ import winston from 'winston';
 import { NodeAgent } from '../agent/agent.ts';
 import { AgentMetrics, serveAgentHttp } from '../agent/metrics.ts';
 import { DEFAULT_POD_RESOURCES_SOCKET, KubeletPodResources } from '../agent/pod-resources.ts';
+import { resetClocksOnCrash } from '../agent/crash-reset.ts';
 import { KubeRankWiring } from '../agent/kube-ranks.ts';
 import { DEFAULT_EVENT_LOOP_NICE, niceError, setEventLoopNice } from '../agent/priority.ts';
 import { AgentSocketServer } from '../agent/socket-server.ts';
@@ -124,6 +125,7 @@ export const command: Command = {
       };
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
+      const removeCrashReset = resetClocksOnCrash(agent, logger);
       let server: AgentSocketServer | undefined;
       let http: Awaited<ReturnType<typeof serveAgentHttp>> | undefined;
       // From here on clocks may be locked: whatever fails, the agent shuts down and resets them.
@@ -140,6 +142,7 @@ export const command: Command = {
       } finally {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
+        removeCrashReset();
         await wiring?.stop();
         agent.shutdown();
         await server?.close();

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Instruction, PlannedComputation, StageProfile } from '../../src/api/planner-types.ts';
 import { sweepClocksMhz } from '../../src/agent/profiler.ts';
 import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
@@ -158,6 +160,23 @@ describe('node agent core (fake NVML)', function () {
       assert.equal(lockedCalls(h, g).at(-1), `nvmlDeviceResetGpuLockedClocks ${g}  -> 0`);
     }
   });
+
+  for (const how of ['exception', 'rejection'] as const) {
+    it(`resets every GPU and exits 1 on an uncaught ${how}`, function () {
+      this.timeout(30000);
+      const child = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
+      const r = spawnSync(process.execPath, ['--import', 'tsx', child, how], { encoding: 'utf8' });
+      assert.equal(r.status, 1, r.stderr);
+      const lines = r.stdout.trim().split('\n');
+      const logPath = lines.find((l) => l.startsWith('LOG '))?.slice(4) ?? '';
+      const calls = readFileSync(logPath, 'utf8').trim().split('\n');
+      const locked = calls.indexOf('nvmlDeviceSetGpuLockedClocks 1 1290 1290 -> 0');
+      assert.ok(locked >= 0, calls.join(' | '));
+      assert.ok(calls.slice(locked).includes('nvmlDeviceResetGpuLockedClocks 1  -> 0'), calls.join(' | '));
+      const fatal = lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as Record<string, string>) : undefined)).find((l) => l?.['message']?.startsWith('Fatal error'));
+      assert.deepEqual([fatal?.['origin'], fatal?.['error']], [how === 'exception' ? 'uncaughtException' : 'unhandledRejection', `boom (${how})`]);
+    });
+  }
 
   it('resets a rank’s GPUs when its connection is gone past the grace period, and re-applies on reconnect', async () => {
     h = createHarness({}, { connectionGraceMs: 5000 });
