@@ -1,6 +1,7 @@
 // `perseus simulate`: the whole system end to end on simulated GPUs (DESIGN §7). Wiring only: flags, the
 // GPU profile, the jobs, progress on the terminal, and the report.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
 import { BUNDLED_GPUS, defaultJob, loadJobs, SIM_NAMESPACE } from '../sim/simulate/job.ts';
 import { renderSummary, writeReport } from '../sim/simulate/report.ts';
@@ -181,7 +182,16 @@ export const command: Command = {
 /** Creates `dir` if needed and checks it is writable, so a long run does not fail at its very end. */
 function checkWritableDir(flag: string, dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    // One level at a time: Node's recursive mkdir never returns for some paths (under /proc, for one).
+    const missing: string[] = [];
+    let at = resolve(dir);
+    while (!existsSync(at)) {
+      missing.unshift(at);
+      const parent = dirname(at);
+      if (parent === at) break;
+      at = parent;
+    }
+    for (const d of missing) mkdirSync(d);
     accessSync(dir, constants.W_OK);
   } catch (err) {
     throw new FlagError(`--${flag}: expected a writable directory, got ${dir} (${(err as Error).message})`);

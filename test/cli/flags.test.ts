@@ -26,6 +26,7 @@ describe('CLI flag errors', function () {
     [['simulate', '--straggler', 'pipeline=2,factor=1.2,at=10'], /^perseus simulate: --straggler: pipeline must be < 2 \(the job has 2 pipelines\), got 2\n$/],
     [['simulate', '--pipelines', '4', '--straggler', 'pipeline=4,factor=1.2,at=10'], /--straggler: pipeline must be < 4 \(the job has 4 pipelines\), got 4/],
     [['simulate', '--report', '/etc/hostname/report'], /^perseus simulate: --report: expected a writable directory, got \/etc\/hostname\/report \(ENOTDIR/],
+    [['simulate', '--report', '/proc/perseus-report/a'], /^perseus simulate: --report: expected a writable directory, got \/proc\/perseus-report\/a \(ENOENT/],
   ];
   for (const [argv, expected] of cases) {
     it(`perseus ${argv.join(' ')} exits 2 naming the flag`, async function () {
