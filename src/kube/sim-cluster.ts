@@ -1,6 +1,6 @@
 // Cluster operations that only a kubelet (and the simulator acting as one) performs: registering Nodes and
 // their status, binding pods, finishing a graceful pod deletion, and installing CRDs and namespaces.
-import { ApiextensionsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { toKubeError } from './errors.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -10,6 +10,8 @@ export interface SimNodeSpec {
   readonly labels: Readonly<Record<string, string>>;
   /** Resource capacity, e.g. { cpu: '64', memory: '512Gi', pods: '110', 'nvidia.com/gpu': '8' }. */
   readonly capacity: Readonly<Record<string, string>>;
+  /** Taints of the node (spec.taints). */
+  readonly taints?: readonly { readonly key: string; readonly value?: string; readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
 }
 
 /** What a (simulated) kubelet does beyond the generic KubeApi. */
@@ -34,11 +36,11 @@ function code(err: unknown): number | undefined {
 
 export class ClientKubeletApi implements KubeletApi {
   private readonly core: CoreV1Api;
-  private readonly ext: ApiextensionsV1Api;
+  private readonly custom: CustomObjectsApi;
 
   constructor(config: KubeConfig) {
     this.core = config.makeApiClient(CoreV1Api);
-    this.ext = config.makeApiClient(ApiextensionsV1Api);
+    this.custom = config.makeApiClient(CustomObjectsApi);
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -60,7 +62,7 @@ export class ClientKubeletApi implements KubeletApi {
 
   async registerNode(node: SimNodeSpec): Promise<void> {
     try {
-      await this.call(`create node ${node.name}`, () => this.core.createNode({ body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node.name, labels: { ...node.labels } } } }));
+      await this.call(`create node ${node.name}`, () => this.core.createNode({ body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node.name, labels: { ...node.labels } }, ...(node.taints === undefined ? {} : { spec: { taints: node.taints.map((t) => ({ ...t })) } }) } }));
     } catch (err) {
       if (code(err) !== 409) throw err;
     }
@@ -104,7 +106,12 @@ export class ClientKubeletApi implements KubeletApi {
   async installCrds(crds: readonly unknown[]): Promise<void> {
     for (const crd of crds) {
       try {
-        await this.call('create customresourcedefinition', () => this.ext.createCustomResourceDefinition({ body: crd as never }));
+        // Sent as plain JSON: the typed CRD call serializes through client-node's model, which knows the
+        // schema extensions by their attribute names (x_kubernetes_preserve_unknown_fields) and silently
+        // drops every `x-kubernetes-*` key of a plain object, and with it pruning and CEL rules.
+        await this.call('create customresourcedefinition', () =>
+          this.custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd as object }),
+        );
       } catch (err) {
         if (code(err) !== 409) throw err;
       }

@@ -60,7 +60,11 @@ describe('perseus simulate --kubeconfig (attached to a separate API server and c
     timeoutMs: 240_000,
   });
 
-  it('runs the job to completion and saves energy at the all-max time', async () => {
+  it('runs the job to completion and saves energy at the all-max time, scheduling only pods that tolerate the simulated nodes', async () => {
+    // A bystander pod of another workload: it must not land on a simulated node.
+    const bystander = join(dir, 'bystander.yaml');
+    writeFileSync(bystander, 'apiVersion: v1\nkind: Pod\nmetadata: {name: bystander, namespace: default}\nspec: {containers: [{name: c, image: busybox}]}\n');
+    await run(await kubectlPath(), ['--kubeconfig', kubeconfig, 'apply', '-f', bystander]);
     const result = await runSimulation(options());
     const job = result.jobs[0]!;
     assert.equal(job.status?.phase, 'Succeeded');
@@ -70,6 +74,11 @@ describe('perseus simulate --kubeconfig (attached to a separate API server and c
     assert.ok(s.savingsRatio! >= 0.1, `savings ${s.savingsRatio}`);
     const nodes = JSON.parse((await run(await kubectlPath(), ['--kubeconfig', kubeconfig, 'get', 'nodes', '-o', 'json'])).stdout);
     assert.equal(nodes.items.length, 0, 'the simulated Nodes are removed when the simulation ends');
+    const pods = JSON.parse((await run(await kubectlPath(), ['--kubeconfig', kubeconfig, 'get', 'pods', '-A', '-o', 'json'])).stdout) as { items: { metadata: { name: string; namespace: string }; spec: { nodeName?: string; tolerations?: { key?: string; value?: string; effect?: string }[] } }[] };
+    assert.equal(pods.items.find((p) => p.metadata.name === 'bystander')?.spec.nodeName, undefined, 'the bystander pod stays unscheduled');
+    const workers = pods.items.filter((p) => p.metadata.namespace === 'perseus-sim');
+    assert.ok(workers.length > 0 && workers.every((p) => p.spec.nodeName?.startsWith('perseus-sim-node-') === true), workers.map((p) => `${p.metadata.name}@${p.spec.nodeName}`).join(' '));
+    for (const p of workers) assert.ok(p.spec.tolerations?.some((t) => t.key === 'perseus.energy/simulated' && t.value === 'true' && t.effect === 'NoSchedule'), `${p.metadata.name} tolerates the simulated nodes`);
   });
 
   it('refuses to re-run a job that already exists, with a message naming it', async () => {

@@ -10,6 +10,7 @@ import { Informer } from '../../kube/informer.ts';
 import type { KubeletApi } from '../../kube/sim-cluster.ts';
 import type { Fabric } from './fabric.ts';
 import type { SimNode } from './node.ts';
+import { SIMULATED_NODE_TAINT, tolerates, type Toleration } from './taint.ts';
 import type { VirtualTime } from './virtual-time.ts';
 import { SimWorker, type StragglerInjection } from './worker.ts';
 
@@ -33,6 +34,7 @@ interface PodSpec {
   nodeName?: string;
   containers: Container[];
   volumes?: Volume[];
+  tolerations?: Toleration[];
 }
 
 export interface KubeletOptions {
@@ -163,6 +165,8 @@ export class SimKubelet {
   private async bind(pod: KubeObject, spec: PodSpec): Promise<void> {
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     if (this.bound.has(key)) return;
+    // Like the scheduler: a pod that does not tolerate the simulated nodes' taint never lands on one.
+    if (!tolerates(spec.tolerations, SIMULATED_NODE_TAINT)) return;
     const want = this.gpuCount(spec);
     // GPUs promised to pods bound but not started yet (ours, and any the cache shows), like the scheduler's cache.
     const pending = new Map<string, number>();

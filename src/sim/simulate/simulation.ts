@@ -16,6 +16,7 @@ import { allMaxPlan, evaluatePlan, parseStageProfileCsv } from '../../planner/in
 import { startApiServer, type ApiServer } from '../apiserver/index.ts';
 import { Fabric, type IterationRecord } from './fabric.ts';
 import type { JobManifest } from './job.ts';
+import { SIMULATED_NODE_TAINT, tolerateSimulatedNodes } from './taint.ts';
 import { SimKubelet } from './kubelet.ts';
 import { SimNode } from './node.ts';
 import { VirtualTime } from './virtual-time.ts';
@@ -176,6 +177,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
         name,
         labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': o.gpuName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''), 'perseus.energy/simulated': 'true' },
         capacity: { cpu: '96', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(o.gpusPerNode) },
+        // Nothing but the simulated jobs (which tolerate it) may land on a node whose kubelet is simulated.
+        taints: [SIMULATED_NODE_TAINT],
       });
       const node = new SimNode({ name, hostRoot: join(hostRoot, name), gpuCount: o.gpusPerNode, gpuName: o.gpuName, profile: o.profile, blockingPowerWatts: o.blockingPowerWatts, time, api, logger });
       await node.start();
@@ -229,7 +232,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     stops.push(() => jobInformer.stop());
 
     for (const j of o.jobs) {
-      const { status: _status, ...body } = j as JobManifest & { status?: unknown };
+      const { status: _status, ...body } = tolerateSimulatedNodes(j) as JobManifest & { status?: unknown };
       const namespace = j.metadata.namespace ?? 'default';
       try {
         await api.create(JOBS, namespace, body as unknown as KubeObject);

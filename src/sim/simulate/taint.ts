@@ -1,0 +1,53 @@
+// Simulated nodes carry a NoSchedule taint: attached to a real cluster, nothing but the simulated jobs
+// (whose pod templates get the matching toleration) may be scheduled onto a node whose kubelet is
+// simulated, by the cluster's scheduler or by the simulation's own.
+import type { JobManifest } from './job.ts';
+
+export interface Taint {
+  readonly key: string;
+  readonly value?: string;
+  readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+export interface Toleration {
+  readonly key?: string;
+  readonly operator?: 'Exists' | 'Equal';
+  readonly value?: string;
+  readonly effect?: string;
+}
+
+/** The taint of every simulated node. */
+export const SIMULATED_NODE_TAINT: Taint = {
+  key: 'perseus.energy/simulated',
+  value: 'true',
+  effect: 'NoSchedule',
+};
+
+/** Kubernetes' matching rule: an empty effect matches every effect, `Exists` with no key matches every taint. */
+export function tolerates(tolerations: readonly Toleration[] | undefined, taint: Taint): boolean {
+  return (tolerations ?? []).some((t) => {
+    if (t.effect !== undefined && t.effect !== '' && t.effect !== taint.effect) return false;
+    if (t.operator === 'Exists') return t.key === undefined || t.key === '' || t.key === taint.key;
+    return t.key === taint.key && (t.value ?? '') === (taint.value ?? '');
+  });
+}
+
+/** A copy of `job` whose pod template tolerates the simulated nodes' taint (added only when missing). */
+export function tolerateSimulatedNodes(job: JobManifest): JobManifest {
+  const spec = structuredClone(job.spec) as Record<string, unknown>;
+  const template = (spec['template'] ?? {}) as { spec?: { tolerations?: Toleration[] } };
+  const podSpec = (template.spec ??= {});
+  if (!tolerates(podSpec.tolerations, SIMULATED_NODE_TAINT)) {
+    podSpec.tolerations = [
+      ...(podSpec.tolerations ?? []),
+      {
+        key: SIMULATED_NODE_TAINT.key,
+        operator: 'Equal',
+        value: SIMULATED_NODE_TAINT.value ?? '',
+        effect: SIMULATED_NODE_TAINT.effect,
+      },
+    ];
+  }
+  spec['template'] = template;
+  return { ...job, spec };
+}
