@@ -18,6 +18,8 @@ export class AgentMetrics {
   private readonly iterationSeconds: Gauge<'namespace' | 'rank' | 'pod'>;
   private readonly throttleEvents: Counter<(typeof GPU_LABELS)[number] | 'reason'>;
   private readonly rejected: Counter<'code'>;
+  private readonly eventLoopNice: Gauge;
+  private readonly eventLoopNiceRequested: Gauge;
   private readonly plannedByUuid = new Map<string, number>();
   private agent: NodeAgent | undefined;
 
@@ -78,6 +80,14 @@ export class AgentMetrics {
     this.iterationSeconds = new Gauge({ name: 'perseus_agent_iteration_seconds', help: 'Wall time of the last training iteration of a rank (s).', labelNames: ['namespace', 'rank', 'pod'], registers: [registry] });
     this.throttleEvents = new Counter({ name: 'perseus_agent_throttle_events_total', help: 'Iterations that ended while the GPU reported a throttle reason.', labelNames: [...GPU_LABELS, 'reason'], registers: [registry] });
     this.rejected = new Counter({ name: 'perseus_agent_rejected_messages_total', help: 'Training API messages answered with an error, by code.', labelNames: ['code'], registers: [registry] });
+    this.eventLoopNice = new Gauge({ name: 'perseus_agent_event_loop_nice', help: 'Nice value of the thread that serves the training socket and sets clocks.', registers: [registry] });
+    this.eventLoopNiceRequested = new Gauge({ name: 'perseus_agent_event_loop_nice_requested', help: 'Nice value the agent was configured to run that thread at (--nice).', registers: [registry] });
+  }
+
+  /** Records the event-loop thread's nice value: the one asked for and the one in effect. */
+  recordPriority(requested: number, inEffect: number): void {
+    this.eventLoopNiceRequested.set(requested);
+    this.eventLoopNice.set(inEffect);
   }
 
   /** Connects the sampled gauges to an agent. */

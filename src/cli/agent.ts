@@ -113,6 +113,7 @@ export const command: Command = {
       });
       metrics.attach(agent);
       const priority = setEventLoopNice(nice);
+      metrics.recordPriority(nice, priority.nice);
       if (priority.applied) logger.info('Set the event-loop thread priority', { nice: priority.nice });
       else logger.warn('Could not set the event-loop thread priority; clock changes may wait behind other work on this node', { requestedNice: priority.requested, nice: priority.nice, reason: priority.reason });
       // Signals are handled from before the first clock can be locked: a SIGTERM during startup still resets.

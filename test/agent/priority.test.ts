@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { AgentMetrics } from '../../src/agent/metrics.ts';
 import { niceError, type NiceOutcome } from '../../src/agent/priority.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -29,6 +30,14 @@ describe('agent event-loop priority', function () {
   this.timeout(60000);
   before(function () {
     if (!existsSync('/proc/self/task')) this.skip(); // per-thread nice values are read from Linux's /proc
+  });
+
+  it('exports the nice value in effect beside the configured one', async function () {
+    const metrics = new AgentMetrics('node-a');
+    metrics.recordPriority(-10, 0);
+    const text = await metrics.registry.metrics();
+    assert.match(text, /^perseus_agent_event_loop_nice 0$/m);
+    assert.match(text, /^perseus_agent_event_loop_nice_requested -10$/m);
   });
 
   it('accepts integer nice values in [-20, 19] only', function () {

@@ -58,6 +58,59 @@ describe('Monitoring', function () {
       assert.ok(file.groups.length >= 2);
     });
 
+    it('promtool test rules: PerseusAgentPriorityNotApplied fires only for an agent above its configured nice value', async function () {
+      const tool = await promtool();
+      if (tool === undefined) {
+        if (this.test !== undefined) this.test.title += ' (skipped: promtool is not on PATH; apt-get install prometheus)';
+        this.skip();
+      }
+      const dir = await mkdtemp(join(tmpdir(), 'perseus-rules-test-'));
+      try {
+        const tests = {
+          rule_files: [RULES_FILE],
+          evaluation_interval: '1m',
+          tests: [
+            {
+              interval: '1m',
+              input_series: [
+                // gpu-a lacks CAP_SYS_NICE (0 in effect, -10 asked); gpu-b got it; gpu-c asked for 0.
+                { series: 'perseus_agent_event_loop_nice{job="perseus-agent",instance="gpu-a:9400"}', values: '0x20' },
+                { series: 'perseus_agent_event_loop_nice_requested{job="perseus-agent",instance="gpu-a:9400"}', values: '-10x20' },
+                { series: 'perseus_agent_event_loop_nice{job="perseus-agent",instance="gpu-b:9400"}', values: '-10x20' },
+                { series: 'perseus_agent_event_loop_nice_requested{job="perseus-agent",instance="gpu-b:9400"}', values: '-10x20' },
+                { series: 'perseus_agent_event_loop_nice{job="perseus-agent",instance="gpu-c:9400"}', values: '0x20' },
+                { series: 'perseus_agent_event_loop_nice_requested{job="perseus-agent",instance="gpu-c:9400"}', values: '0x20' },
+              ],
+              alert_rule_test: [
+                { eval_time: '5m', alertname: 'PerseusAgentPriorityNotApplied', exp_alerts: [] },
+                {
+                  eval_time: '15m',
+                  alertname: 'PerseusAgentPriorityNotApplied',
+                  exp_alerts: [
+                    {
+                      exp_labels: { severity: 'warning', job: 'perseus-agent', instance: 'gpu-a:9400' },
+                      exp_annotations: {
+                        summary: 'Perseus node agent runs at a lower priority than configured.',
+                        description:
+                          'The node agent at gpu-a:9400 runs its clock-setting thread at nice 0, above the configured value, for 10 minutes: it lacks CAP_SYS_NICE. Clock changes may then wait 1–5 ms behind other work on the node.',
+                        runbook_url: 'https://github.com/perseus-energy/perseus-operator/blob/main/docs/operations.md#perseusagentprioritynotapplied',
+                      },
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        };
+        const path = join(dir, 'tests.yaml');
+        await writeFile(path, yaml.dump(tests));
+        const { stdout } = await run(tool as string, ['test', 'rules', path]);
+        assert.match(stdout, /SUCCESS/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     it('promtool check rules accepts the rendered PrometheusRule', async function () {
       const tool = await promtool();
       if (tool === undefined) {
