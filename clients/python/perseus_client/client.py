@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import warnings
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 PROTOCOL_VERSION = 1
 DEFAULT_TOKEN_PATH = "/etc/perseus/token/token"
@@ -33,6 +33,7 @@ class PerseusClient:
         gpus: Optional[List[str]] = None,
         timeout_s: float = 5.0,
         synchronize: Optional[Callable[[], None]] = None,
+        reconnect_interval_s: float = 10.0,
     ) -> None:
         self.mode = "Disabled"
         self.gpus: List[str] = []
@@ -42,34 +43,54 @@ class PerseusClient:
         self._iteration_start = time.monotonic()
         self._synchronize = synchronize
         self.last_error: Optional[str] = None
+        # Reconnection: after a lost or failed connection (the agent restarting, e.g. a DaemonSet update),
+        # step_end() tries again at most every reconnect_interval_s. A refused hello is final.
+        self.reconnect_interval_s = reconnect_interval_s
+        self._params: Optional[Dict[str, object]] = None
+        self._refused = False
+        self._last_attempt = 0.0
+        self.reconnects = 0
         missing = [n for n, v in (("PERSEUS_AGENT_SOCKET", socket_path), ("PERSEUS_RANK", rank), ("namespace", namespace), ("pod", pod), ("token", token)) if not v]
         if missing:
             self._warn("Perseus agent not configured (missing %s); running without clock control" % ", ".join(missing))
             return
+        self._params = {"socket_path": socket_path, "rank": rank, "namespace": namespace, "pod": pod, "token": token, "gpus": gpus, "timeout_s": timeout_s}
+        self._connect()
+
+    def _connect(self) -> bool:
+        """Connects and says hello; True when bound. Warns (once) and stays disabled otherwise."""
+        p = self._params
+        if p is None or self._refused:
+            return False
+        self._last_attempt = time.monotonic()
+        timeout_s = float(p["timeout_s"])  # type: ignore[arg-type]
         sock = None
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout_s)
-            sock.connect(socket_path)
-            hello = {"type": "hello", "v": PROTOCOL_VERSION, "namespace": namespace, "rank": rank, "pod": pod, "token": token}
-            if gpus:
-                hello["gpus"] = list(gpus)
+            sock.connect(p["socket_path"])
+            hello = {"type": "hello", "v": PROTOCOL_VERSION, "namespace": p["namespace"], "rank": p["rank"], "pod": p["pod"], "token": p["token"]}
+            if p["gpus"]:
+                hello["gpus"] = list(p["gpus"])  # type: ignore[call-overload]
             sock.sendall((json.dumps(hello) + "\n").encode())
             reply = self._read_line(sock, timeout_s)
             msg = json.loads(reply)
             if msg.get("type") != "hello" or not msg.get("ok"):
+                self._refused = True
                 self._warn("Perseus agent refused hello: %s" % msg.get("message", reply))
                 sock.close()
-                return
+                return False
             sock.setblocking(False)
             self._sock = sock
             self.mode = msg.get("mode", "Run")
             self.gpus = list(msg.get("gpus", []))
             self.synchronize_enabled = bool(msg.get("synchronize", False))
+            return True
         except (OSError, ValueError) as err:
             if sock is not None:
                 sock.close()
-            self._warn("Perseus agent unavailable at %s (%s); running without clock control" % (socket_path, err))
+            self._warn("Perseus agent unavailable at %s (%s); running without clock control until it is back" % (p["socket_path"], err))
+            return False
 
     @classmethod
     def from_env(cls, **kwargs) -> "PerseusClient":
@@ -137,11 +158,22 @@ class PerseusClient:
         now = time.monotonic()
         seconds = iteration_seconds if iteration_seconds is not None else now - self._iteration_start
         self._iteration_start = now
-        if self._sock is None or not seconds > 0:
+        if self._sock is None:
+            # Between iterations: the one place a lost agent is looked for again.
+            if self._params is not None and not self._refused and now - self._last_attempt >= self.reconnect_interval_s:
+                if self._connect():
+                    self.reconnects += 1
+            return
+        if not seconds > 0:
             return
         self._send('{"type":"step_end","iterationSeconds":%r}\n' % float(seconds))
 
     def close(self) -> None:
+        """Closes the connection for good (no reconnection)."""
+        self._params = None
+        self._drop()
+
+    def _drop(self) -> None:
         if self._sock is not None:
             try:
                 self._sock.close()
@@ -178,8 +210,11 @@ class PerseusClient:
         except BlockingIOError:
             pass  # the agent is slow to read: drop this mark rather than stall training
         except OSError as err:
-            self._warn("Perseus agent connection lost (%s); continuing without clock control" % err)
-            self.close()
+            self._warn("Perseus agent connection lost (%s); continuing without clock control until it is back" % err)
+            self._drop()
+            self.mode = "Disabled"
+            self.synchronize_enabled = False
+            self._last_attempt = time.monotonic()
 
     def _drain(self, sock: socket.socket) -> None:
         """Reads error replies without blocking, keeping the last one for inspection."""

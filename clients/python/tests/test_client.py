@@ -58,8 +58,14 @@ def setUpModule():
     cfg = os.path.join(tmp, "agent.json")
     with open(cfg, "w") as f:
         json.dump({"socketPath": sock, "nvmlLibrary": lib, "ranks": ranks}, f)
-    env = dict(os.environ, FAKE_NVML_CONFIG=conf)
-    proc = subprocess.Popen([os.path.join(REPO, "node_modules/.bin/tsx"), "test/agent/serve-fake-agent.ts", cfg], cwd=REPO, env=env,
+    STATE.update(tmp=tmp, log=log, sock=sock, cfg=cfg, conf=conf)
+    start_agent()
+
+
+def start_agent():
+    """Starts the agent process (again) on the same socket, library and call log."""
+    env = dict(os.environ, FAKE_NVML_CONFIG=STATE["conf"])
+    proc = subprocess.Popen([os.path.join(REPO, "node_modules/.bin/tsx"), "test/agent/serve-fake-agent.ts", STATE["cfg"]], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 60
     while True:
@@ -68,15 +74,19 @@ def setUpModule():
             break
         if not line and proc.poll() is not None or time.time() > deadline:
             raise RuntimeError("agent did not start")
-    STATE.update(tmp=tmp, log=log, sock=sock, proc=proc)
+    STATE["proc"] = proc
 
 
-def tearDownModule():
-    proc = STATE.get("proc")
+def stop_agent():
+    proc = STATE.pop("proc", None)
     if proc is not None:
         proc.terminate()
         proc.wait(timeout=20)
         proc.stdout.close()
+
+
+def tearDownModule():
+    stop_agent()
     if "tmp" in STATE:
         shutil.rmtree(STATE["tmp"], ignore_errors=True)
 
@@ -178,6 +188,32 @@ class ClientTest(unittest.TestCase):
             client.step_end(1.0)
         self.assertFalse(client.enabled)
         self.assertEqual(len(caught), 1)
+
+    def test_reconnects_at_an_iteration_boundary_after_the_agent_restarts(self):
+        client = self.from_env(self.env("job-p0-s0", "worker-0", "tok-0"), reconnect_interval_s=0.0)
+        self.assertTrue(client.enabled)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stop_agent()
+            # The loss shows on the next write; training goes on without clock control, no exception.
+            wait_for(lambda: (client.begin("forward", 0), not client.enabled)[1], "connection loss noticed")
+            self.assertEqual(client.mode, "Disabled")
+            client.step_end(0.5)  # the agent is still down: the attempt fails quietly
+            self.assertFalse(client.enabled)
+            start_agent()
+            client.step_end(0.5)
+        self.assertTrue(client.enabled, "reconnected at the iteration boundary")
+        self.assertEqual((client.mode, client.reconnects), ("Run", 1))
+        self.assertEqual(len(caught), 1, [str(w.message) for w in caught])
+        self.assertIn("connection lost", str(caught[0].message))
+        before = len(set_calls(1))
+        with client.instruction("forward", 1):
+            pass
+        wait_for(lambda: len(set_calls(1)) > before, "clock set after the reconnect")
+        self.assertEqual(set_calls(1)[-1], "nvmlDeviceSetGpuLockedClocks 1 1290 1290 -> 0")
+        client.close()
+        client.step_end(0.5)
+        self.assertFalse(client.enabled, "close() is final")
 
     def test_rejected_message_is_reported_not_raised(self):
         client = self.from_env(self.env("job-p0-s0", "worker-0", "tok-0"))
