@@ -144,7 +144,8 @@ export const command: Command = {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
         removeCrashReset();
-        await wiring?.stop();
+        // The reset must happen even when stopping the watch fails.
+        await wiring?.stop().catch((err: unknown) => logger.warn('Stopping the rank watch failed', { error: (err as Error).message }));
         agent.shutdown();
         await server?.close();
         http?.close();
