@@ -31,6 +31,8 @@ export interface NodeAgentOptions {
   readonly observer?: AgentObserver;
   /** A rank whose training connection has been gone this long gets its GPUs reset (default 30 s). */
   readonly connectionGraceMs?: number;
+  /** While a rank's pod has no GPUs allocated yet (or the lookup fails), look again this often (default 5 s). */
+  readonly resolveRetryMs?: number;
   /** At most one status write per rank per this interval (default 5 s). */
   readonly statusIntervalMs?: number;
   /** Without contact with the API server for this long, every GPU is reset (default 120 s; 0 disables). */
@@ -46,6 +48,9 @@ interface RankState {
   gpuUuids: readonly string[] | undefined;
   resolution: Promise<void> | undefined;
   resolveError: string | undefined;
+  /** Retries the GPU lookup while the kubelet has not allocated the pod's GPUs yet. */
+  resolveTimer: TimerHandle | undefined;
+  resolveFailures: number;
   readonly sessions: Set<AgentSession>;
   primary: AgentSession | undefined;
   everConnected: boolean;
@@ -83,6 +88,7 @@ export class NodeAgent {
   private readonly podGpus: PodGpuResolver;
   private readonly statusSink: RankStatusSink;
   readonly connectionGraceMs: number;
+  readonly resolveRetryMs: number;
   readonly statusIntervalMs: number;
   readonly apiServerLeaseMs: number;
   readonly messagesPerSecond: number;
@@ -100,6 +106,7 @@ export class NodeAgent {
     this.podGpus = options.podGpus;
     this.statusSink = options.statusSink;
     this.connectionGraceMs = options.connectionGraceMs ?? 30_000;
+    this.resolveRetryMs = options.resolveRetryMs ?? 5_000;
     this.statusIntervalMs = options.statusIntervalMs ?? 5_000;
     this.apiServerLeaseMs = options.apiServerLeaseMs ?? 120_000;
     this.messagesPerSecond = options.messagesPerSecond ?? 2000;
@@ -187,6 +194,8 @@ export class NodeAgent {
         gpuUuids: undefined,
         resolution: undefined,
         resolveError: undefined,
+        resolveTimer: undefined,
+        resolveFailures: 0,
         sessions: new Set(),
         primary: undefined,
         everConnected: false,
@@ -259,8 +268,12 @@ export class NodeAgent {
       const uuids = await this.podGpus.gpusForPod(namespace, podName);
       if (rank.removed || rank.spec.podName !== podName) return;
       const local = uuids.filter((u) => this.queues.has(u));
+      // A pod bound to this node whose GPUs the kubelet has not allocated yet (it admits the pod a moment
+      // after the rank reaches the agent): not an answer yet.
+      if (local.length === 0) throw new Error(`no GPU of node ${this.nodeName} is allocated to it yet${uuids.length > 0 ? ` (it holds ${uuids.join(', ')})` : ''}`);
       rank.gpuUuids = local;
       rank.resolveError = undefined;
+      rank.resolveFailures = 0;
       for (const u of local) {
         const other = this.owners.get(u);
         if (other !== undefined && other !== rank.key) this.logger.warn('GPU moved between ranks', { UUID: u, from: other, to: rank.key });
@@ -271,7 +284,12 @@ export class NodeAgent {
     } catch (err) {
       rank.resolveError = `cannot look up the GPUs of pod ${namespace}/${podName}: ${(err as Error).message}`;
       rank.resolution = undefined;
-      this.logger.warn('Failed to resolve rank GPUs', { namespace, rank: rank.spec.name, pod: podName, error: (err as Error).message });
+      rank.resolveFailures++;
+      // The first failure is a warning; the retries that follow it are not worth one each.
+      const log = rank.resolveFailures === 1 ? this.logger.warn : this.logger.debug;
+      log.call(this.logger, 'Failed to resolve rank GPUs; retrying', { namespace, rank: rank.spec.name, pod: podName, error: (err as Error).message, retryInMs: this.resolveRetryMs, failures: rank.resolveFailures });
+      this.scheduleResolveRetry(rank);
+      this.markStatus(rank);
       throw err;
     }
   }
@@ -334,8 +352,20 @@ export class NodeAgent {
   private clearRankTimers(rank: RankState): void {
     if (rank.graceTimer) this.clock.clearTimer(rank.graceTimer);
     if (rank.statusTimer) this.clock.clearTimer(rank.statusTimer);
+    if (rank.resolveTimer) this.clock.clearTimer(rank.resolveTimer);
     rank.graceTimer = undefined;
     rank.statusTimer = undefined;
+    rank.resolveTimer = undefined;
+  }
+
+  /** Looks up a rank's GPUs again later, unless it is resolved, removed, Idle, or already scheduled. */
+  private scheduleResolveRetry(rank: RankState): void {
+    if (rank.resolveTimer !== undefined || this.stopped || this.resolveRetryMs <= 0) return;
+    rank.resolveTimer = this.clock.setTimer(() => {
+      rank.resolveTimer = undefined;
+      if (rank.removed || this.stopped || rank.gpuUuids !== undefined || rank.spec.mode === 'Idle') return;
+      (rank.resolution ??= this.resolve(rank)).catch(() => undefined);
+    }, this.resolveRetryMs);
   }
 
   /** The live rank (and its pod) that owns a GPU, for metric labels. */

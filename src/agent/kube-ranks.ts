@@ -248,7 +248,7 @@ export class KubeRankWiring {
     const status = object?.['status'] as RankStatus | undefined;
     if (previous === undefined && status?.conditions !== undefined) this.conditions.set(key, status.conditions);
     agent.upsertRank(spec).catch((err: unknown) => {
-      this.logger?.warn('Failed to resolve the GPUs of a rank; will retry on the next change', { namespace: spec.namespace, rank: spec.name, error: (err as Error).message });
+      this.logger?.debug('The GPUs of a rank are not known yet; the agent retries', { namespace: spec.namespace, rank: spec.name, error: (err as Error).message });
     });
   }
 

@@ -139,6 +139,31 @@ describe('node agent core (fake NVML)', function () {
     assert.equal(lockedCalls(h, 2).length, 1, 'GPU 2 only reset at startup');
   });
 
+  it('looks up a pod’s GPUs again until the kubelet has allocated them, then applies the plan', async () => {
+    h = createHarness();
+    h.agent.start();
+    // The rank reaches the agent before the kubelet admitted its pod: no GPUs yet.
+    await assert.rejects(
+      h.agent.upsertRank(rankSpec({ plan: { generation: 1, granularity: 'Stage', stagePlan: { stage: 1, computations: [], frequencyMhz: 1290 } } })),
+      /no GPU of node node-a is allocated to it yet/,
+    );
+    assert.match(h.agent.rankStatus({ namespace: 'team', name: 'job-p0-s1' })?.lastError ?? '', /cannot look up the GPUs of pod team\/job-worker-1/);
+    h.advance(5);
+    await flush();
+    assert.equal(h.fake.lockedClockMhz(1), 0, 'still nothing to lock');
+    h.pods.set('team/job-worker-1', [GPU1]);
+    h.advance(5);
+    await flush();
+    assert.equal(h.fake.lockedClockMhz(1), 1290, 'the Stage plan applies once the GPUs are known, with no client');
+    assert.deepEqual(h.agent.rankStatus({ namespace: 'team', name: 'job-p0-s1' })?.gpuUuids, [GPU1]);
+    // Retries stop once resolved, and a removed rank is never looked up again.
+    h.agent.removeRank({ namespace: 'team', name: 'job-p0-s1' });
+    h.pods.delete('team/job-worker-1');
+    h.advance(30);
+    await flush();
+    assert.equal(h.fake.lockedClockMhz(1), 0);
+  });
+
   it('resets GPUs when a rank goes Idle, when it is removed, and on shutdown', async () => {
     h = createHarness();
     h.pods.set('team/job-worker-1', [GPU1]);
