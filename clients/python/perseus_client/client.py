@@ -43,11 +43,11 @@ class PerseusClient:
         self._iteration_start = time.monotonic()
         self._synchronize = synchronize
         self.last_error: Optional[str] = None
-        # Reconnection: after a lost or failed connection (the agent restarting, e.g. a DaemonSet update),
-        # step_end() tries again at most every reconnect_interval_s. A refused hello is final.
+        # Reconnection: after a lost, failed or refused connection, step_end() tries again at most every
+        # reconnect_interval_s. The agent restarts (a DaemonSet update); and at pod start it may not know
+        # the rank yet, or the rank may still name the previous (profiling) pod: a refusal can be transient.
         self.reconnect_interval_s = reconnect_interval_s
         self._params: Optional[Dict[str, object]] = None
-        self._refused = False
         self._last_attempt = 0.0
         self.reconnects = 0
         missing = [n for n, v in (("PERSEUS_AGENT_SOCKET", socket_path), ("PERSEUS_RANK", rank), ("namespace", namespace), ("pod", pod), ("token", token)) if not v]
@@ -60,7 +60,7 @@ class PerseusClient:
     def _connect(self) -> bool:
         """Connects and says hello; True when bound. Warns (once) and stays disabled otherwise."""
         p = self._params
-        if p is None or self._refused:
+        if p is None:
             return False
         self._last_attempt = time.monotonic()
         timeout_s = float(p["timeout_s"])  # type: ignore[arg-type]
@@ -76,8 +76,7 @@ class PerseusClient:
             reply = self._read_line(sock, timeout_s)
             msg = json.loads(reply)
             if msg.get("type") != "hello" or not msg.get("ok"):
-                self._refused = True
-                self._warn("Perseus agent refused hello: %s" % msg.get("message", reply))
+                self._warn("Perseus agent refused hello: %s; retrying between iterations" % msg.get("message", reply))
                 sock.close()
                 return False
             sock.setblocking(False)
@@ -160,7 +159,7 @@ class PerseusClient:
         self._iteration_start = now
         if self._sock is None:
             # Between iterations: the one place a lost agent is looked for again.
-            if self._params is not None and not self._refused and now - self._last_attempt >= self.reconnect_interval_s:
+            if self._params is not None and now - self._last_attempt >= self.reconnect_interval_s:
                 if self._connect():
                     self.reconnects += 1
             return

@@ -4,9 +4,11 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import warnings
@@ -214,6 +216,48 @@ class ClientTest(unittest.TestCase):
         client.close()
         client.step_end(0.5)
         self.assertFalse(client.enabled, "close() is final")
+
+    def test_retries_a_refused_hello_between_iterations(self):
+        # A stand-in agent that refuses the first hello (the rank has not reached it yet) and accepts the next.
+        path = os.path.join(STATE["tmp"], "refusing.sock")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(path)
+        server.listen(4)
+        hellos = []
+
+        def serve():
+            for reply in ({"type": "error", "code": "Unauthorized", "message": "no rank team/job-p0-s0 with this token"},
+                          {"type": "hello", "ok": True, "v": 1, "mode": "Run", "gpus": ["GPU-x"], "synchronize": False}):
+                conn, _ = server.accept()
+                hellos.append(json.loads(conn.makefile().readline()))
+                conn.sendall((json.dumps(reply) + "\n").encode())
+                if reply["type"] == "error":
+                    conn.close()
+                else:
+                    STATE["accepted"] = conn
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                env = self.env("job-p0-s0", "worker-0", "tok-0")
+                env["PERSEUS_AGENT_SOCKET"] = path
+                client = self.from_env(env, reconnect_interval_s=0.0)
+                self.assertFalse(client.enabled)
+                client.step_end(0.5)
+            self.assertTrue(client.enabled)
+            self.assertEqual((client.mode, client.gpus, client.reconnects), ("Run", ["GPU-x"], 1))
+            self.assertEqual([h["rank"] for h in hellos], ["job-p0-s0", "job-p0-s0"])
+            self.assertEqual(len(caught), 1)
+            self.assertIn("refused hello", str(caught[0].message))
+            client.close()
+        finally:
+            thread.join(timeout=5)
+            accepted = STATE.pop("accepted", None)
+            if accepted is not None:
+                accepted.close()
+            server.close()
 
     def test_rejected_message_is_reported_not_raised(self):
         client = self.from_env(self.env("job-p0-s0", "worker-0", "tok-0"))
