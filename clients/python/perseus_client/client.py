@@ -34,6 +34,7 @@ class PerseusClient:
         timeout_s: float = 5.0,
         synchronize: Optional[Callable[[], None]] = None,
         reconnect_interval_s: float = 10.0,
+        reconnect_timeout_s: float = 0.5,
     ) -> None:
         self.mode = "Disabled"
         self.gpus: List[str] = []
@@ -47,6 +48,8 @@ class PerseusClient:
         # reconnect_interval_s. The agent restarts (a DaemonSet update); and at pod start it may not know
         # the rank yet, or the rank may still name the previous (profiling) pod: a refusal can be transient.
         self.reconnect_interval_s = reconnect_interval_s
+        # A reconnection happens inside the training loop: it may stall an iteration by this much at most.
+        self.reconnect_timeout_s = reconnect_timeout_s
         self._params: Optional[Dict[str, object]] = None
         self._last_attempt = 0.0
         self.reconnects = 0
@@ -57,13 +60,14 @@ class PerseusClient:
         self._params = {"socket_path": socket_path, "rank": rank, "namespace": namespace, "pod": pod, "token": token, "gpus": gpus, "timeout_s": timeout_s}
         self._connect()
 
-    def _connect(self) -> bool:
+    def _connect(self, timeout_s: Optional[float] = None) -> bool:
         """Connects and says hello; True when bound. Warns (once) and stays disabled otherwise."""
         p = self._params
         if p is None:
             return False
         self._last_attempt = time.monotonic()
-        timeout_s = float(p["timeout_s"])  # type: ignore[arg-type]
+        if timeout_s is None:
+            timeout_s = float(p["timeout_s"])  # type: ignore[arg-type]
         sock = None
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -160,7 +164,7 @@ class PerseusClient:
         if self._sock is None:
             # Between iterations: the one place a lost agent is looked for again.
             if self._params is not None and now - self._last_attempt >= self.reconnect_interval_s:
-                if self._connect():
+                if self._connect(min(self.reconnect_timeout_s, float(self._params["timeout_s"]))):  # type: ignore[arg-type]
                     self.reconnects += 1
             return
         if not seconds > 0:
