@@ -259,6 +259,40 @@ class ClientTest(unittest.TestCase):
                 accepted.close()
             server.close()
 
+    def test_a_silent_agent_stalls_an_iteration_by_reconnect_timeout_s_at_most(self):
+        path = os.path.join(STATE["tmp"], "silent.sock")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(path)
+        server.listen(8)
+        held = []
+
+        def serve():
+            conn, _ = server.accept()
+            conn.close()  # the first connection is dropped at once; later ones are accepted and never answered
+            conn, _ = server.accept()
+            held.append(conn)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")
+                env = self.env("job-p0-s0", "worker-0", "tok-0")
+                env["PERSEUS_AGENT_SOCKET"] = path
+                client = self.from_env(env, timeout_s=5.0, reconnect_interval_s=0.0, reconnect_timeout_s=0.3)
+                self.assertFalse(client.enabled)
+                start = time.monotonic()
+                client.step_end(0.5)
+                elapsed = time.monotonic() - start
+            self.assertFalse(client.enabled)
+            self.assertGreaterEqual(elapsed, 0.25)
+            self.assertLess(elapsed, 1.5, "bounded by reconnect_timeout_s, not the 5 s hello timeout")
+        finally:
+            thread.join(timeout=5)
+            for conn in held:
+                conn.close()
+            server.close()
+
     def test_rejected_message_is_reported_not_raised(self):
         client = self.from_env(self.env("job-p0-s0", "worker-0", "tok-0"))
         with warnings.catch_warnings(record=True):
