@@ -1,5 +1,6 @@
 """Tests of perseus_client against a real agent process (test/agent/serve-fake-agent.ts) on the fake NVML."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -113,6 +114,32 @@ def token_file(content):
     return path
 
 
+@contextlib.contextmanager
+def stand_in_agent(name, serve):
+    """A Unix socket server at tmp/name whose thread runs serve(accept); yields the socket path.
+    accept() returns the next connection and keeps it open until the end."""
+    path = os.path.join(STATE["tmp"], name)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(8)
+    held = []
+
+    def accept():
+        conn, _ = server.accept()
+        held.append(conn)
+        return conn
+
+    thread = threading.Thread(target=serve, args=(accept,), daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
 class ClientTest(unittest.TestCase):
     def env(self, rank, pod, token):
         return {"PERSEUS_AGENT_SOCKET": STATE["sock"], "PERSEUS_RANK": rank, "PERSEUS_NAMESPACE": "team", "PERSEUS_POD": pod,
@@ -219,79 +246,46 @@ class ClientTest(unittest.TestCase):
 
     def test_retries_a_refused_hello_between_iterations(self):
         # A stand-in agent that refuses the first hello (the rank has not reached it yet) and accepts the next.
-        path = os.path.join(STATE["tmp"], "refusing.sock")
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(path)
-        server.listen(4)
         hellos = []
 
-        def serve():
+        def serve(accept):
             for reply in ({"type": "error", "code": "Unauthorized", "message": "no rank team/job-p0-s0 with this token"},
                           {"type": "hello", "ok": True, "v": 1, "mode": "Run", "gpus": ["GPU-x"], "synchronize": False}):
-                conn, _ = server.accept()
+                conn = accept()
                 hellos.append(json.loads(conn.makefile().readline()))
                 conn.sendall((json.dumps(reply) + "\n").encode())
-                if reply["type"] == "error":
-                    conn.close()
-                else:
-                    STATE["accepted"] = conn
 
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                env = self.env("job-p0-s0", "worker-0", "tok-0")
-                env["PERSEUS_AGENT_SOCKET"] = path
-                client = self.from_env(env, reconnect_interval_s=0.0)
-                self.assertFalse(client.enabled)
-                client.step_end(0.5)
+        with stand_in_agent("refusing.sock", serve) as path, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            env = self.env("job-p0-s0", "worker-0", "tok-0")
+            env["PERSEUS_AGENT_SOCKET"] = path
+            client = self.from_env(env, reconnect_interval_s=0.0)
+            self.assertFalse(client.enabled)
+            client.step_end(0.5)
             self.assertTrue(client.enabled)
             self.assertEqual((client.mode, client.gpus, client.reconnects), ("Run", ["GPU-x"], 1))
-            self.assertEqual([h["rank"] for h in hellos], ["job-p0-s0", "job-p0-s0"])
-            self.assertEqual(len(caught), 1)
-            self.assertIn("refused hello", str(caught[0].message))
             client.close()
-        finally:
-            thread.join(timeout=5)
-            accepted = STATE.pop("accepted", None)
-            if accepted is not None:
-                accepted.close()
-            server.close()
+        self.assertEqual([h["rank"] for h in hellos], ["job-p0-s0", "job-p0-s0"])
+        self.assertEqual(len(caught), 1)
+        self.assertIn("refused hello", str(caught[0].message))
 
     def test_a_silent_agent_stalls_an_iteration_by_reconnect_timeout_s_at_most(self):
-        path = os.path.join(STATE["tmp"], "silent.sock")
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(path)
-        server.listen(8)
-        held = []
+        def serve(accept):
+            accept().close()  # the first connection is dropped at once; the next is accepted and never answered
+            accept()
 
-        def serve():
-            conn, _ = server.accept()
-            conn.close()  # the first connection is dropped at once; later ones are accepted and never answered
-            conn, _ = server.accept()
-            held.append(conn)
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        try:
-            with warnings.catch_warnings(record=True):
-                warnings.simplefilter("always")
-                env = self.env("job-p0-s0", "worker-0", "tok-0")
-                env["PERSEUS_AGENT_SOCKET"] = path
-                client = self.from_env(env, timeout_s=5.0, reconnect_interval_s=0.0, reconnect_timeout_s=0.3)
-                self.assertFalse(client.enabled)
-                start = time.monotonic()
-                client.step_end(0.5)
-                elapsed = time.monotonic() - start
+        with stand_in_agent("silent.sock", serve) as path, warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            env = self.env("job-p0-s0", "worker-0", "tok-0")
+            env["PERSEUS_AGENT_SOCKET"] = path
+            client = self.from_env(env, timeout_s=5.0, reconnect_interval_s=0.0, reconnect_timeout_s=0.3)
             self.assertFalse(client.enabled)
-            self.assertGreaterEqual(elapsed, 0.25)
-            self.assertLess(elapsed, 1.5, "bounded by reconnect_timeout_s, not the 5 s hello timeout")
-        finally:
-            thread.join(timeout=5)
-            for conn in held:
-                conn.close()
-            server.close()
+            start = time.monotonic()
+            client.step_end(0.5)
+            elapsed = time.monotonic() - start
+            self.assertFalse(client.enabled)
+        self.assertGreaterEqual(elapsed, 0.25)
+        self.assertLess(elapsed, 1.5, "bounded by reconnect_timeout_s, not the 5 s hello timeout")
 
     def test_rejected_message_is_reported_not_raised(self):
         client = self.from_env(self.env("job-p0-s0", "worker-0", "tok-0"))
