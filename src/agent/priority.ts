@@ -21,21 +21,15 @@ export function niceError(value: number): string | undefined {
   return Number.isInteger(value) && value >= -20 && value <= 19 ? undefined : `expected an integer nice value in [-20, 19], got ${String(value)}`;
 }
 
-/** The nice value of the calling thread (pid 0 is the calling thread on Linux). */
-export function currentThreadNice(): number {
-  return getPriority(0);
-}
-
 /**
- * Sets the calling thread's nice value. Never throws: when the kernel refuses (no CAP_SYS_NICE, or a
- * platform without per-thread priorities) the outcome carries the reason and the nice value in effect.
+ * Sets the calling thread's nice value (pid 0 is the calling thread on Linux). Never throws: when the kernel
+ * refuses (no CAP_SYS_NICE, a value out of range, a platform without per-thread priorities) the outcome
+ * carries the reason and the nice value in effect.
  */
 export function setEventLoopNice(requested: number): NiceOutcome {
-  const invalid = niceError(requested);
-  if (invalid !== undefined) return { applied: false, nice: safeNice(), requested, reason: invalid };
   try {
     setPriority(0, requested);
-    return { applied: true, nice: currentThreadNice() };
+    return { applied: true, nice: getPriority(0) };
   } catch (err) {
     // Node reports it as a SystemError (code ERR_SYSTEM_ERROR) with the errno name in `info.code`.
     const e = err as NodeJS.ErrnoException & { info?: { code?: string } };
@@ -44,14 +38,6 @@ export function setEventLoopNice(requested: number): NiceOutcome {
       code === 'EACCES' || code === 'EPERM'
         ? `lowering the nice value needs CAP_SYS_NICE (${code}); grant it to the agent container or set --nice 0`
         : `setpriority failed: ${(err as Error).message}`;
-    return { applied: false, nice: safeNice(), requested, reason };
-  }
-}
-
-function safeNice(): number {
-  try {
-    return currentThreadNice();
-  } catch {
-    return 0;
+    return { applied: false, nice: getPriority(0), requested, reason };
   }
 }

@@ -89,9 +89,10 @@ export class AgentSocketServer {
     const path = this.options.path;
     if (existsSync(path) && lstatSync(path).isSocket()) unlinkSync(path);
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (err) => reject(new Error(`cannot serve the training API on ${path}: ${err.message}`, { cause: err })));
+      const failed = (err: Error): void => reject(new Error(`cannot serve the training API on ${path}: ${err.message}`, { cause: err }));
+      this.server.once('error', failed);
       this.server.listen(path, () => {
-        this.server.removeAllListeners('error');
+        this.server.off('error', failed);
         resolve();
       });
     });

@@ -11,7 +11,14 @@ export interface SimNodeSpec {
   /** Resource capacity, e.g. { cpu: '64', memory: '512Gi', pods: '110', 'nvidia.com/gpu': '8' }. */
   readonly capacity: Readonly<Record<string, string>>;
   /** Taints of the node (spec.taints). */
-  readonly taints?: readonly { readonly key: string; readonly value?: string; readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
+  readonly taints?: readonly Taint[];
+}
+
+/** A node taint (core/v1 Taint without timeAdded). */
+export interface Taint {
+  readonly key: string;
+  readonly value?: string;
+  readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
 }
 
 /** What a (simulated) kubelet does beyond the generic KubeApi. */

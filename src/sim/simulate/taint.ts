@@ -1,13 +1,8 @@
 // Simulated nodes carry a NoSchedule taint: attached to a real cluster, nothing but the simulated jobs
 // (whose pod templates get the matching toleration) may be scheduled onto a node whose kubelet is
 // simulated, by the cluster's scheduler or by the simulation's own.
+import type { Taint } from '../../kube/sim-cluster.ts';
 import type { JobManifest } from './job.ts';
-
-export interface Taint {
-  readonly key: string;
-  readonly value?: string;
-  readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
-}
 
 export interface Toleration {
   readonly key?: string;
