@@ -2,12 +2,14 @@
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { patchAs, startHarness, statusOf, waitForObject, type Harness } from './helpers.ts';
+import { CLUSTER_MADE, createNamespace } from './helpers.ts';
+import { describeOnServers } from '../support/servers.ts';
 
-describe('apiserver: CRUD and object semantics', () => {
+describeOnServers('apiserver: CRUD and object semantics', (kind) => {
   let h: Harness;
   before(async () => {
-    h = await startHarness();
-    await h.core.createNamespace({ body: { metadata: { name: 'crud' } } });
+    h = await startHarness(kind);
+    await createNamespace(h, 'crud');
   });
   after(async () => h.server.stop());
 
@@ -58,12 +60,12 @@ describe('apiserver: CRUD and object semantics', () => {
   });
 
   it('lists with label selectors of every operator', async () => {
-    await h.core.createNamespace({ body: { metadata: { name: 'sel' } } });
+    await createNamespace(h, 'sel');
     const mk = (name: string, labels: Record<string, string>): Promise<unknown> => h.core.createNamespacedConfigMap({ namespace: 'sel', body: { metadata: { name, labels } } });
     await mk('one', { app: 'a', tier: 'web' });
     await mk('two', { app: 'b', tier: 'db' });
     await mk('three', { app: 'c' });
-    const names = async (labelSelector: string): Promise<string[]> => (await h.core.listNamespacedConfigMap({ namespace: 'sel', labelSelector })).items.map((i) => i.metadata?.name ?? '');
+    const names = async (labelSelector: string): Promise<string[]> => (await h.core.listNamespacedConfigMap({ namespace: 'sel', labelSelector })).items.map((i) => i.metadata?.name ?? '').filter((n) => !CLUSTER_MADE.has(n));
     assert.deepEqual(await names('app=a'), ['one']);
     assert.deepEqual(await names('app==b'), ['two']);
     assert.deepEqual(await names('app!=a'), ['three', 'two']);
@@ -87,7 +89,7 @@ describe('apiserver: CRUD and object semantics', () => {
     assert.deepEqual(byName.items.map((p) => p.metadata?.name), ['p2']);
     const bad = await statusOf(h.core.listNamespacedConfigMap({ namespace: 'sel', fieldSelector: 'data.x=1' }));
     assert.equal(bad.code, 400);
-    assert.equal(bad.message, 'field label not supported: data.x');
+    assert.equal(bad.message, '"data.x" is not a known field selector: only "metadata.name", "metadata.namespace"');
   });
 
   it('defaults pods like the real registry', async () => {
@@ -102,28 +104,28 @@ describe('apiserver: CRUD and object semantics', () => {
 
   it('pages lists with limit and continue, consistently at the first page resourceVersion', async () => {
     await h.core.createNamespace({ body: { metadata: { name: 'paged' } } });
-    for (let i = 0; i < 7; i++) await h.core.createNamespacedConfigMap({ namespace: 'paged', body: { metadata: { name: `cm-${i}` } } });
-    const first = await h.core.listNamespacedConfigMap({ namespace: 'paged', limit: 3 });
+    for (let i = 0; i < 7; i++) await h.core.createNamespacedSecret({ namespace: 'paged', body: { metadata: { name: `cm-${i}` } } });
+    const first = await h.core.listNamespacedSecret({ namespace: 'paged', limit: 3 });
     assert.equal(first.items.length, 3);
     assert.equal(first.metadata?.remainingItemCount, 4);
-    await h.core.createNamespacedConfigMap({ namespace: 'paged', body: { metadata: { name: 'cm-9' } } });
-    await h.core.deleteNamespacedConfigMap({ namespace: 'paged', name: 'cm-5' });
-    const second = await h.core.listNamespacedConfigMap({ namespace: 'paged', limit: 3, _continue: first.metadata?._continue ?? '' });
-    const third = await h.core.listNamespacedConfigMap({ namespace: 'paged', limit: 3, _continue: second.metadata?._continue ?? '' });
+    await h.core.createNamespacedSecret({ namespace: 'paged', body: { metadata: { name: 'cm-9' } } });
+    await h.core.deleteNamespacedSecret({ namespace: 'paged', name: 'cm-5' });
+    const second = await h.core.listNamespacedSecret({ namespace: 'paged', limit: 3, _continue: first.metadata?._continue ?? '' });
+    const third = await h.core.listNamespacedSecret({ namespace: 'paged', limit: 3, _continue: second.metadata?._continue ?? '' });
     const all = [...first.items, ...second.items, ...third.items].map((i) => i.metadata?.name);
     assert.deepEqual(all, ['cm-0', 'cm-1', 'cm-2', 'cm-3', 'cm-4', 'cm-5', 'cm-6']);
     assert.equal(third.metadata?._continue, undefined);
     assert.equal(second.metadata?.resourceVersion, first.metadata?.resourceVersion);
-    const now = await h.core.listNamespacedConfigMap({ namespace: 'paged' });
+    const now = await h.core.listNamespacedSecret({ namespace: 'paged' });
     assert.ok(Number(now.metadata?.resourceVersion) > Number(first.metadata?.resourceVersion));
     assert.equal(now.items.length, 7);
   });
 
   it('dryRun=All validates without storing', async () => {
-    const rv = h.server.resourceVersion();
+    const rv = (await h.server.resourceVersion());
     const cm = await h.core.createNamespacedConfigMap({ namespace: 'crud', dryRun: 'All', body: { metadata: { name: 'dry' } } });
     assert.equal(cm.metadata?.name, 'dry');
-    assert.equal(h.server.resourceVersion(), rv);
+    assert.equal((await h.server.resourceVersion()), rv);
     assert.equal((await statusOf(h.core.readNamespacedConfigMap({ namespace: 'crud', name: 'dry' }))).code, 404);
     await h.core.deleteNamespacedConfigMap({ namespace: 'crud', name: 'a', dryRun: 'All' });
     assert.equal((await h.core.readNamespacedConfigMap({ namespace: 'crud', name: 'a' })).metadata?.name, 'a');
@@ -180,7 +182,8 @@ describe('apiserver: CRUD and object semantics', () => {
     await h.core.createNamespacedServiceAccount({ namespace: 'crud', body: { metadata: { name: 'sa' } } });
     const svc = await h.core.createNamespacedService({ namespace: 'crud', body: { metadata: { name: 'svc' }, spec: { ports: [{ port: 80 }] } } });
     assert.equal(svc.spec?.type, 'ClusterIP');
-    assert.match(svc.spec?.clusterIP ?? '', /^10\.96\./);
+    // The service CIDR: the embedded server's default, the test control plane's loopback range.
+    assert.match(svc.spec?.clusterIP ?? '', kind === 'embedded' ? /^10\.96\./ : /^127\.96\./);
     await h.core.createNode({ body: { metadata: { name: 'gpu-node-1', labels: { 'perseus.energy/gpu': 'true' } } } });
     assert.equal((await h.core.listNode({ labelSelector: 'perseus.energy/gpu=true' })).items.length, 1);
     const ds = await h.apps.createNamespacedDaemonSet({ namespace: 'crud', body: { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'agent', image: 'perseus:1' }] } } } } });
@@ -194,10 +197,10 @@ describe('apiserver: CRUD and object semantics', () => {
   });
 });
 
-describe('apiserver: garbage collection and namespaces', () => {
+describeOnServers('apiserver: garbage collection and namespaces', (kind) => {
   let h: Harness;
   before(async () => {
-    h = await startHarness();
+    h = await startHarness(kind);
     await h.core.createNamespace({ body: { metadata: { name: 'gc' } } });
   });
   after(async () => h.server.stop());
@@ -238,7 +241,7 @@ describe('apiserver: garbage collection and namespaces', () => {
   it('foreground propagation keeps the owner until dependents are gone', async () => {
     const owner = await h.core.createNamespacedConfigMap({ namespace: 'gc', body: { metadata: { name: 'owner-fg' } } });
     await owned(owner, 'dep-fg', { blockOwnerDeletion: true });
-    await h.core.createNamespacedConfigMap({ namespace: 'gc', body: { metadata: { name: 'dep-fg-hold', finalizers: ['hold'], ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner-fg', uid: owner.metadata?.uid ?? '', blockOwnerDeletion: true }] } } });
+    await h.core.createNamespacedConfigMap({ namespace: 'gc', body: { metadata: { name: 'dep-fg-hold', finalizers: ['test.perseus.energy/hold'], ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner-fg', uid: owner.metadata?.uid ?? '', blockOwnerDeletion: true }] } } });
     await h.core.deleteNamespacedConfigMap({ namespace: 'gc', name: 'owner-fg', propagationPolicy: 'Foreground' });
     const deleting = await h.core.readNamespacedConfigMap({ namespace: 'gc', name: 'owner-fg' });
     assert.ok(deleting.metadata?.finalizers?.includes('foregroundDeletion'));
@@ -260,7 +263,7 @@ describe('apiserver: garbage collection and namespaces', () => {
 
   it('namespace deletion removes contents, shows Terminating, then removes the namespace', async () => {
     await h.core.createNamespace({ body: { metadata: { name: 'doomed' } } });
-    await h.core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'held', finalizers: ['hold'] } } });
+    await h.core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'held', finalizers: ['test.perseus.energy/hold'] } } });
     await h.core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'free' } } });
     await h.core.deleteNamespace({ name: 'doomed' });
     const ns = await h.core.readNamespace({ name: 'doomed' });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { patchAs, postJson, startHarness, statusOf, widgetCrd, type Harness } from './helpers.ts';
+import { describeOnServers } from '../support/servers.ts';
 
 const deployment = (image: string): k8s.V1Deployment => ({
   apiVersion: 'apps/v1',
@@ -17,10 +18,10 @@ const deployment = (image: string): k8s.V1Deployment => ({
   },
 });
 
-describe('apiserver: patch and server-side apply', () => {
+describeOnServers('apiserver: patch and server-side apply', (kind) => {
   let h: Harness;
   before(async () => {
-    h = await startHarness();
+    h = await startHarness(kind);
     await h.core.createNamespace({ body: { metadata: { name: 'p' } } });
     await postJson(h.kc, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', widgetCrd);
   });
@@ -45,7 +46,7 @@ describe('apiserver: patch and server-side apply', () => {
   });
 
   it('merge patch: null deletes a key, lists are replaced', async () => {
-    const out = await h.core.patchNamespacedConfigMap({ namespace: 'p', name: 'jp', body: { data: { a: null, c: '3' }, metadata: { finalizers: ['x'] } } }, patchAs(k8s.PatchStrategy.MergePatch));
+    const out = await h.core.patchNamespacedConfigMap({ namespace: 'p', name: 'jp', body: { data: { a: null, c: '3' }, metadata: { finalizers: ['test.perseus.energy/x'] } } }, patchAs(k8s.PatchStrategy.MergePatch));
     assert.deepEqual(out.data, { c: '3' });
     const again = await h.core.patchNamespacedConfigMap({ namespace: 'p', name: 'jp', body: { metadata: { finalizers: null } } }, patchAs(k8s.PatchStrategy.MergePatch));
     assert.equal(again.metadata?.finalizers, undefined);
@@ -59,7 +60,8 @@ describe('apiserver: patch and server-side apply', () => {
     );
     const containers = out.spec?.template.spec?.containers ?? [];
     assert.deepEqual(containers.map((c) => `${c.name}=${c.image}`), ['main=main:2', 'side=side:1']);
-    assert.deepEqual(containers[0]?.env?.map((e) => e.name), ['A', 'B']);
+    // Without $setElementOrder new items of the patch come before the server's (kube-apiserver's order).
+    assert.deepEqual(containers[0]?.env?.map((e) => e.name), ['B', 'A']);
     const deleted = await h.apps.patchNamespacedDeployment({ namespace: 'p', name: 'web', body: { spec: { template: { spec: { containers: [{ name: 'side', $patch: 'delete' }] } } } } }, patchAs(k8s.PatchStrategy.StrategicMergePatch));
     assert.deepEqual(deleted.spec?.template.spec?.containers.map((c) => c.name), ['main']);
   });
@@ -75,8 +77,8 @@ describe('apiserver: patch and server-side apply', () => {
     const status = await statusOf(apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { shared: '2' } }, 'manager-b'));
     assert.equal(status.code, 409);
     assert.equal(status.reason, 'Conflict');
-    assert.equal(status.message, 'Apply failed with 1 conflict: conflict with "manager-a" using v1: .data.shared');
-    assert.deepEqual(status.details?.causes, [{ reason: 'FieldManagerConflict', message: 'conflict with "manager-a" using v1', field: '.data.shared' }]);
+    assert.equal(status.message, 'Apply failed with 1 conflict: conflict with "manager-a": .data.shared');
+    assert.deepEqual(status.details?.causes, [{ reason: 'FieldManagerConflict', message: 'conflict with "manager-a"', field: '.data.shared' }]);
     // Same value: shared ownership, no conflict.
     await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { shared: '1' } }, 'manager-b');
     const forced = await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { onlyA: 'mine' } }, 'manager-b', true);
@@ -106,7 +108,7 @@ describe('apiserver: patch and server-side apply', () => {
     const status = await statusOf(h.apps.patchNamespacedDeployment({ namespace: 'p', name: 'ssa-web', fieldManager: 'one', body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'ssa-web' }, spec: { replicas: 1 } } }, patchAs(k8s.PatchStrategy.ServerSideApply)));
     assert.equal(status.message, 'Apply failed with 1 conflict: conflict with "scaler" using apps/v1: .spec.replicas');
     const image = await statusOf(apply([{ name: 'b', image: 'b:2' }], 'one'));
-    assert.equal(image.message, 'Apply failed with 1 conflict: conflict with "two" using apps/v1: .spec.template.spec.containers[name="b"].image');
+    assert.equal(image.message, 'Apply failed with 1 conflict: conflict with "two": .spec.template.spec.containers[name="b"].image');
   });
 
   it('server-side apply on custom resources validates and tracks status separately', async () => {
@@ -123,6 +125,7 @@ describe('apiserver: patch and server-side apply', () => {
 
   it('apply requires a fieldManager', async () => {
     const status = await statusOf(h.core.patchNamespacedConfigMap({ namespace: 'p', name: 'nofm', body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nofm' } } }, patchAs(k8s.PatchStrategy.ServerSideApply)));
-    assert.equal(status.code, 400);
+    assert.equal(status.code, 422);
+    assert.equal(status.message, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
   });
 });

@@ -2,7 +2,8 @@
 // after compaction (and informer relist), selector transitions, and the fault hooks.
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { deferred, patchAs, startHarness, statusOf, type Harness } from './helpers.ts';
+import { CLUSTER_MADE, deferred, patchAs, embedded, startHarness, statusOf, type Harness } from './helpers.ts';
+import { describeOnServers } from '../support/servers.ts';
 
 interface Received {
   type: string;
@@ -18,6 +19,7 @@ async function collect(h: Harness, path: string, query: Record<string, string | 
     path,
     query,
     (type: string, object: Received['object']) => {
+      if (CLUSTER_MADE.has(object.metadata?.name ?? '')) return;
       events.push({ type, object });
       if (events.length >= count) done.resolve();
     },
@@ -29,10 +31,10 @@ async function collect(h: Harness, path: string, query: Record<string, string | 
   return { events, done: done.promise, ended: ended.promise, abort: () => req.abort() };
 }
 
-describe('apiserver: watch', () => {
+describeOnServers('apiserver: watch', (kind) => {
   let h: Harness;
   before(async () => {
-    h = await startHarness({ historySize: 50, bookmarkIntervalMs: 50 });
+    h = await startHarness(kind, { historySize: 50, bookmarkIntervalMs: 50 });
     await h.core.createNamespace({ body: { metadata: { name: 'w' } } });
   });
   after(async () => h.server.stop());
@@ -61,11 +63,11 @@ describe('apiserver: watch', () => {
   });
 
   it('sends BOOKMARK events when asked', async () => {
-    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String(h.server.resourceVersion()), allowWatchBookmarks: true }, 1);
+    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String((await h.server.resourceVersion())), allowWatchBookmarks: true }, 1);
     await w.done;
     w.abort();
     assert.equal(w.events[0]?.type, 'BOOKMARK');
-    assert.equal(w.events[0]?.object.metadata?.resourceVersion, String(h.server.resourceVersion()));
+    assert.equal(w.events[0]?.object.metadata?.resourceVersion, String((await h.server.resourceVersion())));
   });
 
   it('marks the end of initial events for sendInitialEvents', async () => {
@@ -77,14 +79,14 @@ describe('apiserver: watch', () => {
   });
 
   it('ends the stream after timeoutSeconds', async () => {
-    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String(h.server.resourceVersion()), timeoutSeconds: 1 }, 1000);
+    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String((await h.server.resourceVersion())), timeoutSeconds: 1 }, 1000);
     await w.ended;
     assert.deepEqual(w.events, []);
   });
 
   it('turns selector transitions into ADDED and DELETED', async () => {
     await h.core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'sel', labels: { on: 'no' } } } });
-    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { labelSelector: 'on=yes', resourceVersion: String(h.server.resourceVersion()) }, 3);
+    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { labelSelector: 'on=yes', resourceVersion: String((await h.server.resourceVersion())) }, 3);
     const set = (value: string): Promise<unknown> => h.core.patchNamespacedConfigMap({ namespace: 'w', name: 'sel', body: { metadata: { labels: { on: value } } } }, patchAs(k8s.PatchStrategy.MergePatch));
     await set('yes');
     await h.core.patchNamespacedConfigMap({ namespace: 'w', name: 'sel', body: { data: { x: '1' } } }, patchAs(k8s.PatchStrategy.MergePatch));
@@ -95,7 +97,7 @@ describe('apiserver: watch', () => {
   });
 
   it('answers a compacted resourceVersion with an ERROR event carrying 410 Expired', async () => {
-    const old = h.server.resourceVersion();
+    const old = (await h.server.resourceVersion());
     for (let i = 0; i < 60; i++) await h.core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: `churn-${i}` } } });
     const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String(old) }, 1);
     await w.ended;
@@ -124,8 +126,8 @@ describe('apiserver: watch', () => {
     await added('inf-1');
     const connectsBefore = relists;
     // The next watch request gets 410; the informer must relist (not stop silently).
-    h.server.faults.failNext({ verb: 'watch', resource: 'configmaps' }, 410);
-    h.server.faults.dropWatches({ resource: 'configmaps' });
+    embedded(h).faults.failNext({ verb: 'watch', resource: 'configmaps' }, 410);
+    embedded(h).faults.dropWatches({ resource: 'configmaps' });
     await h.core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'inf-2' } } });
     await added('inf-2');
     assert.ok(relists > connectsBefore);
@@ -140,21 +142,21 @@ describe('apiserver: watch', () => {
       if (obj.metadata?.name === 'after-compact') got.resolve();
     });
     await informer.start();
-    const stall = h.server.faults.stallWatches({ resource: 'configmaps' });
+    const stall = embedded(h).faults.stallWatches({ resource: 'configmaps' });
     await h.core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'after-compact' } } });
-    h.server.faults.compact();
-    h.server.faults.dropWatches({ resource: 'configmaps' });
+    embedded(h).faults.compact();
+    embedded(h).faults.dropWatches({ resource: 'configmaps' });
     stall();
     await got.promise;
     await informer.stop();
   });
 
   it('injects 429 and 500 on matching requests only, then recovers', async () => {
-    h.server.faults.failNext({ verb: 'get', resource: 'configmaps', name: 'pre' }, 429);
+    embedded(h).faults.failNext({ verb: 'get', resource: 'configmaps', name: 'pre' }, 429);
     const throttled = await statusOf(h.core.readNamespacedConfigMap({ namespace: 'w', name: 'pre' }));
     assert.equal(throttled.code, 429);
     assert.equal(throttled.reason, 'TooManyRequests');
-    h.server.faults.failNext({ verb: 'list', path: /\/configmaps$/ }, 500);
+    embedded(h).faults.failNext({ verb: 'list', path: /\/configmaps$/ }, 500);
     const broken = await statusOf(h.core.listNamespacedConfigMap({ namespace: 'w' }));
     assert.equal(broken.code, 500);
     assert.equal(broken.reason, 'InternalError');
@@ -162,8 +164,8 @@ describe('apiserver: watch', () => {
   });
 
   it('stalled watches deliver buffered events when resumed', async () => {
-    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String(h.server.resourceVersion()) }, 1);
-    const resume = h.server.faults.stallWatches({ resource: 'configmaps' });
+    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String((await h.server.resourceVersion())) }, 1);
+    const resume = embedded(h).faults.stallWatches({ resource: 'configmaps' });
     await h.core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'stalled' } } });
     assert.equal(w.events.length, 0);
     resume();
@@ -173,12 +175,12 @@ describe('apiserver: watch', () => {
   });
 
   it('restart keeps state and the port; open watches end', async () => {
-    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String(h.server.resourceVersion()) }, 1000);
-    const before = h.server.resourceVersion();
-    await h.server.restart();
+    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: String((await h.server.resourceVersion())) }, 1000);
+    const before = (await h.server.resourceVersion());
+    await embedded(h).restart();
     await w.ended;
     const cm = await h.core.readNamespacedConfigMap({ namespace: 'w', name: 'pre' });
     assert.equal(cm.metadata?.name, 'pre');
-    assert.equal(h.server.resourceVersion(), before);
+    assert.equal((await h.server.resourceVersion()), before);
   });
 });

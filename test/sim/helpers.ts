@@ -1,9 +1,10 @@
 // Shared fixtures of the API server conformance suite: a server per suite and clients for it.
 import * as k8s from '@kubernetes/client-node';
-import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/sim/apiserver/index.ts';
+import type { ApiServer, ApiServerOptions } from '../../src/sim/apiserver/index.ts';
+import { kubeRequest, startTestServer, type ServerKind, type TestServer } from '../support/servers.ts';
 
 export interface Harness {
-  server: ApiServer;
+  server: TestServer;
   kc: k8s.KubeConfig;
   core: k8s.CoreV1Api;
   apps: k8s.AppsV1Api;
@@ -14,9 +15,9 @@ export interface Harness {
   objects: k8s.KubernetesObjectApi;
 }
 
-/** Starts a server and returns clients configured from its kubeconfig. */
-export async function startHarness(options: ApiServerOptions = {}): Promise<Harness> {
-  const server = await startApiServer(options);
+/** Starts (or, for the real server, connects to) a server and returns clients configured from its kubeconfig. */
+export async function startHarness(kind: ServerKind, options: ApiServerOptions = {}): Promise<Harness> {
+  const server = await startTestServer(kind, options);
   const kc = new k8s.KubeConfig();
   kc.loadFromString(server.kubeconfigYaml());
   return {
@@ -38,8 +39,12 @@ export async function statusOf(promise: Promise<unknown>): Promise<{ code: numbe
     await promise;
   } catch (err) {
     if (err instanceof k8s.ApiException) {
-      const body = JSON.parse(err.body as string) as { code: number; reason: string; message: string };
-      return body;
+      try {
+        return JSON.parse(err.body as string) as { code: number; reason: string; message: string };
+      } catch {
+        // kube-apiserver answers a path it does not serve with plain text ("404 page not found")
+        return { code: err.code, reason: '', message: String(err.body) };
+      }
     }
     throw err;
   }
@@ -122,7 +127,7 @@ export const widgetCrd = {
                     type: 'array',
                     'x-kubernetes-list-type': 'map',
                     'x-kubernetes-list-map-keys': ['type'],
-                    items: { type: 'object', properties: { type: { type: 'string' }, status: { type: 'string' }, reason: { type: 'string' }, message: { type: 'string' }, lastTransitionTime: { type: 'string', format: 'date-time' } } },
+                    items: { type: 'object', required: ['type'], properties: { type: { type: 'string' }, status: { type: 'string' }, reason: { type: 'string' }, message: { type: 'string' }, lastTransitionTime: { type: 'string', format: 'date-time' } } },
                   },
                 },
               },
@@ -173,10 +178,7 @@ export async function waitForObject(kc: k8s.KubeConfig, path: string, name: stri
 
 /** GETs a JSON document from the server the kubeconfig points at. */
 export async function fetchJson(kc: k8s.KubeConfig, path: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const cluster = kc.getCurrentCluster();
-  const user = kc.getCurrentUser();
-  const res = await fetch(`${cluster?.server ?? ''}${path}`, { headers: { Authorization: `Bearer ${user?.token ?? ''}`, ...headers } });
-  return (await res.json()) as Record<string, unknown>;
+  return (await kubeRequest(kc, 'GET', path, undefined, headers)).body;
 }
 
 /**
@@ -184,10 +186,35 @@ export async function fetchJson(kc: k8s.KubeConfig, path: string, headers: Recor
  * camelCase model names (`xKubernetesValidations`, `_enum`) and silently drops the wire names.
  */
 export async function postJson(kc: k8s.KubeConfig, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const cluster = kc.getCurrentCluster();
-  const user = kc.getCurrentUser();
-  const res = await fetch(`${cluster?.server ?? ''}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { Authorization: `Bearer ${user?.token ?? ''}`, 'Content-Type': 'application/json' } });
-  const out = (await res.json()) as Record<string, unknown>;
-  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(out)}`);
-  return out;
+  const res = await kubeRequest(kc, 'POST', path, body);
+  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${res.text}`);
+  return res.body;
 }
+
+/** The embedded server behind a harness, for tests that inject faults or restart it (embedded only). */
+export function embedded(h: Harness): ApiServer {
+  if (!h.server.embedded) throw new Error('this test needs the embedded API server (fault injection, restart)');
+  return h.server.embedded;
+}
+
+/**
+ * Creates a namespace. On the real server, pods are admitted only once the controller manager made the
+ * namespace's `default` ServiceAccount, so it waits for that (a real cluster behaves the same way).
+ */
+export async function createNamespace(h: Harness, name: string): Promise<void> {
+  await h.core.createNamespace({ body: { metadata: { name } } });
+  if (h.server.kind !== 'kube-apiserver') return;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await h.core.readNamespacedServiceAccount({ namespace: name, name: 'default' });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`namespace ${name}: no default ServiceAccount after 30 s`, { cause: err });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Objects a real cluster's controller manager puts into every namespace; suites ignore them. */
+export const CLUSTER_MADE = new Set(['kube-root-ca.crt']);

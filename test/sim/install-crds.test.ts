@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { allCrds } from '../../src/api/crds.ts';
 import { ClientKubeletApi } from '../../src/kube/sim-cluster.ts';
 import { fetchJson, startHarness, type Harness } from './helpers.ts';
+import { describeOnServers } from '../support/servers.ts';
 
-describe('simulator CRD installation', () => {
+describeOnServers('simulator CRD installation', (kind) => {
   let h: Harness;
   before(async () => {
-    h = await startHarness();
+    h = await startHarness(kind);
   });
   after(async () => {
     await h.server.stop();

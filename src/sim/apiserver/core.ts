@@ -8,7 +8,7 @@ import { clone, deepEqual, isObject, nowTimestamp, type Json, type JsonObject, t
 import { serverSideApply, trackUpdate, type Writer } from './managed-fields.ts';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.ts';
 import { coreEventToEventsV1, eventsV1ToCoreEvent, Registry, type ResourceType } from './resources.ts';
-import { applyDefaults, checkCelRules, prune, validateCel, validateValue, type Schema } from './schema.ts';
+import { applyDefaults, celSkipped, CEL_BLOCKING, checkCelRules, checkListMapKeys, hasCelRules, prune, validateCel, validateValue, type Schema } from './schema.ts';
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.ts';
 import { objectKey, Store, type ChangeEvent } from './store.ts';
 
@@ -48,6 +48,9 @@ export interface ListResult {
 }
 
 const nameChars = 'bcdfghjklmnpqrstvwxz2456789';
+const standardFinalizers = new Set(['kubernetes', 'orphan', 'foregroundDeletion']);
+/** A finalizer outside the standard ones is "<DNS subdomain>/<name>". */
+const qualifiedFinalizer = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -230,7 +233,12 @@ export class ApiCore {
       delete schema.properties?.['apiVersion'];
       delete schema.properties?.['kind'];
       validateValue(out as unknown as Json, schema, '', errors);
-      if (errors.length === 0) validateCel(out as unknown as Json, old as unknown as Json | undefined, schema, '', errors);
+      // As kube-apiserver: CEL rules are evaluated beside schema errors unless one of those leaves the
+      // object mistyped or incomplete, which is reported instead.
+      if (hasCelRules(schema)) {
+        if (errors.some((e) => CEL_BLOCKING.has(e.reason))) errors.push(celSkipped());
+        else validateCel(out as unknown as Json, old as unknown as Json | undefined, schema, '', errors);
+      }
       // root-level errors use the top-level field names without a leading dot
       for (const e of errors) if (e.field.startsWith('.')) e.field = e.field.slice(1);
     } else if (r.builtin) {
@@ -273,6 +281,9 @@ export class ApiCore {
         if (typeof ref[f] !== 'string' || ref[f] === '') errors.push(fieldErrors.invalid(`metadata.ownerReferences[${i}].${f}`, ref[f] ?? '', `${f} must not be empty`));
       }
     });
+    (obj.metadata.finalizers ?? []).forEach((f, i) => {
+      if (!standardFinalizers.has(f) && !qualifiedFinalizer.test(f)) errors.push(fieldErrors.invalid(`metadata.finalizers[${i}]`, f, 'name is neither a standard finalizer name nor is it fully qualified'));
+    });
     const controllers = (obj.metadata.ownerReferences ?? []).filter((ref) => ref.controller === true);
     if (controllers.length > 1) errors.push(fieldErrors.invalid('metadata.ownerReferences', obj.metadata.ownerReferences, 'Only one reference can have Controller set to true'));
   }
@@ -292,13 +303,18 @@ export class ApiCore {
     const versions = Array.isArray(spec['versions']) ? spec['versions'] : [];
     if (versions.length === 0) errors.push(fieldErrors.invalid('spec.versions', [], 'must have exactly one version marked as storage version'));
     else if (versions.filter((v) => isObject(v) && v['storage'] === true).length !== 1) errors.push(fieldErrors.invalid('spec.versions', versions.length, 'must have exactly one version marked as storage version'));
+    // kube-apiserver validates identical per-version schemas once, as the internal spec.validation.
+    const schemaOf = (v: unknown): Schema | undefined => (isObject(v) && isObject(v['schema']) && isObject(v['schema']['openAPIV3Schema']) ? (v['schema']['openAPIV3Schema'] as unknown as Schema) : undefined);
+    const hoisted = versions.length > 0 && versions.every((v) => schemaOf(v) !== undefined && JSON.stringify(schemaOf(v)) === JSON.stringify(schemaOf(versions[0])));
     versions.forEach((v, i) => {
       if (!isObject(v)) return;
-      const schema = isObject(v['schema']) && isObject(v['schema']['openAPIV3Schema']) ? (v['schema']['openAPIV3Schema'] as unknown as Schema) : undefined;
+      const schema = schemaOf(v);
       if (schema === undefined) errors.push(fieldErrors.required(`spec.versions[${i}].schema.openAPIV3Schema`, 'schemas are required'));
-      else {
-        if (schema.type !== 'object') errors.push(fieldErrors.required(`spec.versions[${i}].schema.openAPIV3Schema.type`, 'must not be empty at the root'));
-        checkCelRules(schema, `spec.versions[${i}].schema.openAPIV3Schema`, errors);
+      else if (!hoisted || i === 0) {
+        const path = hoisted ? 'spec.validation.openAPIV3Schema' : `spec.versions[${i}].schema.openAPIV3Schema`;
+        if (schema.type !== 'object') errors.push(fieldErrors.required(`${path}.type`, 'must not be empty at the root'));
+        checkCelRules(schema, path, errors);
+        checkListMapKeys(schema, path, errors);
       }
     });
     if (old !== undefined) {
@@ -555,7 +571,7 @@ export class ApiCore {
   }
 
   private apply(r: ResourceType, namespace: string | undefined, name: string, rawBody: string, opts: WriteOptions, subresource: 'status' | undefined, force: boolean, currentStored: KubeObject | undefined): KubeObject {
-    if (opts.fieldManager === undefined || opts.fieldManager === '') throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+    if (opts.fieldManager === undefined || opts.fieldManager === '') throw invalid('meta.k8s.io', 'PatchOptions', '', [fieldErrors.required('fieldManager', 'is required for apply patch')]);
     let parsed: unknown;
     try {
       parsed = loadYaml(rawBody);

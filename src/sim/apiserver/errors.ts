@@ -118,7 +118,13 @@ export interface FieldError {
 }
 
 /** Formats a value the way field errors print it (Go `%v` for numbers, `%q` for strings). */
+/** A value kube-apiserver prints with Go's %#v (a struct literal), printed as given. */
+export class GoValue {
+  constructor(readonly text: string) {}
+}
+
 export function formatValue(value: unknown): string {
+  if (value instanceof GoValue) return value.text;
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (value === null || value === undefined) return 'null';
@@ -140,7 +146,7 @@ export const fieldErrors = {
     return { reason: 'FieldValueNotSupported', field, message: `${field}: Unsupported value: ${formatValue(value)}: supported values: ${list}` };
   },
   tooLong(field: string, max: number): FieldError {
-    return { reason: 'FieldValueTooLong', field, message: `${field}: Too long: may not be more than ${max} bytes` };
+    return { reason: 'FieldValueTooLong', field, message: `${field}: Too long: may not be longer than ${max}` };
   },
   tooMany(field: string, actual: number, max: number): FieldError {
     return { reason: 'FieldValueTooMany', field, message: `${field}: Too many: ${actual}: must have at most ${max} items` };

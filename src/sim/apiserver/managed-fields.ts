@@ -353,25 +353,25 @@ function intersectExisting(set: JsonObject, existing: JsonObject): JsonObject {
 
 /** One conflicting field: which manager owns it. */
 interface ConflictItem {
-  manager: string;
-  apiVersion: string;
+  /** The manager as kube-apiserver names it: `"name"` for appliers, `"name" using v1` for updaters. */
+  owner: string;
   path: string[];
 }
 
 function conflictError(group: string, plural: string, name: string, conflicts: ConflictItem[]): ApiError {
   const byManager = new Map<string, ConflictItem[]>();
   for (const c of conflicts) {
-    const key = `${c.manager}\u0000${c.apiVersion}`;
+    const key = c.owner;
     byManager.set(key, [...(byManager.get(key) ?? []), c]);
   }
   let message: string;
   if (conflicts.length === 1 && conflicts[0] !== undefined) {
     const c = conflicts[0];
-    message = `Apply failed with 1 conflict: conflict with "${c.manager}" using ${c.apiVersion}: ${describePath(c.path)}`;
+    message = `Apply failed with 1 conflict: conflict with ${c.owner}: ${describePath(c.path)}`;
   } else {
     const parts = [...byManager.values()].map((items) => {
       const first = items[0];
-      const head = items.length === 1 ? `conflict with "${first?.manager}" using ${first?.apiVersion}:` : `conflicts with "${first?.manager}" using ${first?.apiVersion}:`;
+      const head = items.length === 1 ? `conflict with ${first?.owner}:` : `conflicts with ${first?.owner}:`;
       return `${head}\n${items.map((i) => `- ${describePath(i.path)}`).join('\n')}`;
     });
     message = `Apply failed with ${conflicts.length} conflicts: ${parts.join('\n')}`;
@@ -382,7 +382,7 @@ function conflictError(group: string, plural: string, name: string, conflicts: C
     name,
     ...(group === '' ? {} : { group }),
     kind: plural,
-    causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}" using ${c.apiVersion}`, field: describePath(c.path) })),
+    causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${c.owner}`, field: describePath(c.path) })),
   });
 }
 
@@ -415,7 +415,7 @@ export function serverSideApply(input: ApplyInput): KubeObject {
       const appliedValue = valueAtPath(applied as unknown as Json, p);
       const isItem = isItemElement(p[p.length - 1]);
       if (isItem || deepEqual(liveValue, appliedValue)) continue;
-      conflicts.push({ manager: e.manager, apiVersion: e.apiVersion, path: p });
+      conflicts.push({ owner: e.operation === 'Apply' ? `"${e.manager}"` : `"${e.manager}" using ${e.apiVersion}`, path: p });
       conflictsByEntry.set(e, [...(conflictsByEntry.get(e) ?? []), p]);
     }
   }

@@ -252,5 +252,35 @@ function mergeList(name: string, current: Json[], patch: Json[], order: Json | u
     };
     return out.map((item, i) => ({ item, i })).sort((a, b) => position(a.item) - position(b.item) || a.i - b.i).map((x) => x.item);
   }
+  return normalizeOrder(out, patch, current, key);
+}
+
+/**
+ * The element order kube-apiserver gives a merged list without `$setElementOrder`: the patch's items (in
+ * patch order) and the server-only items (in their old order) are merged, an item of each side keeping its
+ * old relative position when both existed before, and a patch item going first otherwise.
+ */
+function normalizeOrder(merged: Json[], patch: Json[], current: Json[], key: string): Json[] {
+  const keyOf = (item: Json): Json | undefined => (isObject(item) ? item[key] : undefined);
+  const indexIn = (list: Json[], item: Json): number => list.findIndex((o) => isObject(o) && deepEqual(o[key], keyOf(item)));
+  const patchItems = merged.filter((m) => indexIn(patch, m) >= 0).sort((a, b) => indexIn(patch, a) - indexIn(patch, b));
+  const serverOnly = merged.filter((m) => indexIn(patch, m) < 0);
+  const out: Json[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < serverOnly.length || j < patchItems.length) {
+    const left = serverOnly[i];
+    const right = patchItems[j];
+    if (right === undefined || (left !== undefined && indexIn(current, left) >= 0 && indexIn(current, right) >= 0 && indexIn(current, left) < indexIn(current, right))) {
+      out.push(left as Json);
+      i++;
+    } else if (left === undefined) {
+      out.push(right);
+      j++;
+    } else {
+      out.push(right);
+      j++;
+    }
+  }
   return out;
 }

@@ -1,7 +1,7 @@
 // Structural OpenAPI v3 schemas of CustomResourceDefinitions: pruning of unknown fields, defaulting,
 // validation with the messages of the real apiextensions-apiserver, and x-kubernetes-validations (CEL).
 import { parse as parseCel } from '@marcbachmann/cel-js';
-import { fieldErrors, type FieldError } from './errors.ts';
+import { fieldErrors, GoValue, type FieldError } from './errors.ts';
 import { clone, deepEqual, isObject, type Json, type JsonObject } from './json.ts';
 
 /** The subset of JSONSchemaProps that structural schemas use. */
@@ -385,10 +385,44 @@ export function checkCelRules(schema: Schema | undefined, path: string, errors: 
     try {
       compileCel(rule.rule);
     } catch (err) {
-      errors.push(fieldErrors.invalid(`${path}.x-kubernetes-validations[${i}].rule`, rule.rule, `compilation failed: ${(err as Error).message}`));
+      errors.push(fieldErrors.invalid(`${path}.x-kubernetes-validations[${i}].rule`, new GoValue(`apiextensions.ValidationRule{Rule:${JSON.stringify(rule.rule)}, Message:${JSON.stringify(rule.message ?? '')}}`), `compilation failed: ${(err as Error).message}`));
     }
   });
   for (const [key, child] of Object.entries(schema.properties ?? {})) checkCelRules(child, `${path}.properties[${key}]`, errors);
   if (schema.items !== undefined) checkCelRules(schema.items, `${path}.items`, errors);
   if (isObject(schema.additionalProperties)) checkCelRules(schema.additionalProperties as Schema, `${path}.additionalProperties`, errors);
+}
+
+/** As the real server: every key of a `map` list must be required in the items or have a default. */
+export function checkListMapKeys(schema: Schema | undefined, path: string, errors: FieldError[]): void {
+  if (schema === undefined) return;
+  if (schema['x-kubernetes-list-type'] === 'map' && schema.items !== undefined) {
+    const required = new Set(schema.items.required ?? []);
+    for (const key of schema['x-kubernetes-list-map-keys'] ?? []) {
+      const prop = schema.items.properties?.[key];
+      if (!required.has(key) && prop?.default === undefined) {
+        errors.push(fieldErrors.required(`${path}.items.properties[${key}].default`, 'this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property'));
+      }
+    }
+  }
+  for (const [key, child] of Object.entries(schema.properties ?? {})) checkListMapKeys(child, `${path}.properties[${key}]`, errors);
+  if (schema.items !== undefined) checkListMapKeys(schema.items, `${path}.items`, errors);
+  if (isObject(schema.additionalProperties)) checkListMapKeys(schema.additionalProperties as Schema, `${path}.additionalProperties`, errors);
+}
+
+/** Schema errors after which kube-apiserver does not evaluate CEL rules. */
+export const CEL_BLOCKING: ReadonlySet<string> = new Set(['FieldValueTypeInvalid', 'FieldValueRequired', 'FieldValueTooLong', 'FieldValueTooMany']);
+
+/** The error kube-apiserver adds when CEL rules were skipped (a nil field path). */
+export function celSkipped(): FieldError {
+  return { reason: 'FieldValueInvalid', field: '<nil>', message: '<nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation' };
+}
+
+/** Whether any schema node carries x-kubernetes-validations. */
+export function hasCelRules(schema: Schema | undefined): boolean {
+  if (schema === undefined) return false;
+  if ((schema['x-kubernetes-validations'] ?? []).length > 0) return true;
+  if (Object.values(schema.properties ?? {}).some((child) => hasCelRules(child))) return true;
+  if (hasCelRules(schema.items)) return true;
+  return isObject(schema.additionalProperties) && hasCelRules(schema.additionalProperties as Schema);
 }

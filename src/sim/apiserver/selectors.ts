@@ -112,7 +112,12 @@ export function parseFieldSelector(text: string | undefined | null, supported: R
     const m = /^([^=!]+?)\s*(==|=|!=)\s*(.*)$/.exec(part);
     if (m === null) throw badRequest(`invalid selector: '${text ?? ''}'; can't understand '${part}'`);
     const field = m[1] ?? '';
-    if (!supported.has(field)) throw badRequest(`field label not supported: ${field}`);
+    if (!supported.has(field)) {
+      // Kinds with their own field labels (pods, nodes, events, …) answer like kube-apiserver's conversion
+      // functions; the others like its generic registry.
+      const generic = [...supported].every((f) => f === 'metadata.name' || f === 'metadata.namespace');
+      throw badRequest(generic ? `"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"` : `field label not supported: ${field}`);
+    }
     terms.push({ field, value: (m[3] ?? '').replace(/\\(.)/g, '$1'), negate: m[2] === '!=' });
   }
   void kindDescription;
