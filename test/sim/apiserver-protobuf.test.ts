@@ -318,7 +318,7 @@ describe('apiserver: kubectl create generators (protobuf bodies)', function () {
     assert.match(missing.stderr, /namespaces "dry" not found/);
   });
 
-  it('reports the server\'s validation errors for a generator\'s object', async () => {
+  it('answers AlreadyExists to a generator whose object exists', async () => {
     const dup = await run(['create', 'configmap', 'settings', '-n', 'team-a', '--from-literal=a=b']);
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /configmaps "settings" already exists/);
