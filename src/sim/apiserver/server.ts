@@ -7,6 +7,7 @@ import { type DeleteOptions, type ListOptions, type WriteOptions } from './core.
 import { ApiError, badRequest, internalError, methodNotAllowed, notAcceptable, notFound, tooManyRequests, type Status } from './errors.ts';
 import { isObject, type KubeObject } from './json.ts';
 import { openApiV2, openApiV3, openApiV3Index } from './openapi.ts';
+import { decodeKubeProtobuf, isProtobufContentType, protobufMediaType } from './protobuf.ts';
 import type { ResourceType } from './resources.ts';
 import type { ChangeEvent, StoreWatcher } from './store.ts';
 
@@ -272,6 +273,10 @@ export class ApiHttpServer {
   }
 
   private async readBody(req: IncomingMessage): Promise<string> {
+    return (await this.readBodyBytes(req)).toString('utf8');
+  }
+
+  private async readBodyBytes(req: IncomingMessage): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
@@ -280,7 +285,7 @@ export class ApiHttpServer {
       if (size > this.options.maxBodyBytes) throw new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728');
       chunks.push(buf);
     }
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -481,9 +486,12 @@ export class ApiHttpServer {
   }
 
   private async parseBody(req: IncomingMessage): Promise<unknown> {
-    const raw = await this.readBody(req);
-    const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim() ?? '';
-    if (type.includes('protobuf')) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`, {});
+    const bytes = await this.readBodyBytes(req);
+    const contentType = req.headers['content-type'] ?? 'application/json';
+    if (isProtobufContentType(contentType)) return decodeKubeProtobuf(bytes);
+    const type = contentType.split(';')[0]?.trim() ?? '';
+    if (type.includes('protobuf')) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, ${protobufMediaType}`, {});
+    const raw = bytes.toString('utf8');
     if (raw.trim() === '') throw badRequest("Object 'Kind' is missing in ''");
     try {
       if (type === 'application/yaml') {
