@@ -1,12 +1,12 @@
 // A real Prometheus scrapes the controller and the node agents of a `perseus simulate` run: every query of
 // the Grafana dashboard must return data, and the chart's alert rules, loaded into that Prometheus, must fire
-// for the conditions the run creates (a straggler; agents and controller gone once the run ends).
+// for the conditions the run creates (a straggler, a failed job; agents and controller gone at the end).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
-import { BUNDLED_GPUS, defaultJob, SIM_NAMESPACE } from '../../src/sim/simulate/job.ts';
+import { BUNDLED_GPUS, defaultJob, SIM_NAMESPACE, type JobManifest } from '../../src/sim/simulate/job.ts';
 import { runSimulation, type SimulationResult } from '../../src/sim/simulate/simulation.ts';
 import { CHART } from './helm.ts';
 import { freePortRange, prometheusBinary, PrometheusServer, type PromAlert, type PromSeries } from '../support/prometheus.ts';
@@ -18,6 +18,8 @@ const SCRAPE_SECONDS = 1;
 /** Grafana's $__rate_interval: max(4 × scrape interval, $__interval + scrape interval). */
 const RATE_INTERVAL = `${4 * SCRAPE_SECONDS}s`;
 const STRAGGLER_PIPELINE = 1;
+/** Simulated seconds: 5 wall seconds at the run's 25×. */
+const DOOMED_DEADLINE_SECONDS = 125;
 
 interface Rule {
   alert: string;
@@ -54,6 +56,18 @@ function testRules(): { rules: RuleFile; overridden: string[] } {
     change(rule);
   }
   return { rules, overridden: Object.keys(overrides) };
+}
+
+/**
+ * A job that fails a few seconds into the run, once Prometheus has seen no failed job: its pods ask for 16
+ * GPUs on nodes of 8, so they never start, and its activeDeadlineSeconds (simulated) runs out.
+ */
+function doomedJob(): JobManifest {
+  const job = defaultJob({ pipelines: 1, iterations: 1 });
+  const spec = job.spec as { topology: Record<string, unknown>; runPolicy: Record<string, unknown> };
+  spec.topology = { ...spec.topology, stages: 2, tensorParallel: 16 };
+  spec.runPolicy = { backoffLimit: 0, activeDeadlineSeconds: DOOMED_DEADLINE_SECONDS };
+  return { ...job, metadata: { name: 'doomed', namespace: SIM_NAMESPACE } };
 }
 
 /** A dashboard selection: what Grafana substitutes for each template variable. */
@@ -125,12 +139,12 @@ describe(`Prometheus scraping a simulation: dashboard queries and alert rules${S
     startSeconds = Date.now() / 1000;
 
     // The bundled GPT-3 job, with pipeline 1 slowed 1.2× from its 4th training iteration to the end. At
-    // 25× a 2-core machine keeps up and one-second scrapes see every phase; 72 iterations leave the
-    // straggler about 6 s of wall time after its detection, enough for the 4 s rule window.
+    // 25× a 2-core machine keeps up and one-second scrapes see every phase; 90 iterations leave the
+    // straggler about 9 s of wall time after its detection, enough for the 4 s rule window.
     const profile = parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8'));
-    const iterations = 72;
+    const iterations = 90;
     simulation = runSimulation({
-      jobs: [defaultJob({ pipelines: 2, iterations })],
+      jobs: [defaultJob({ pipelines: 2, iterations }), doomedJob()],
       nodes: NODES,
       gpusPerNode: 8,
       gpuName: 'A100',
@@ -154,8 +168,8 @@ describe(`Prometheus scraping a simulation: dashboard queries and alert rules${S
       },
     );
 
-    // While it runs: collect firing alerts once every target is up; check the dashboard once both
-    // straggler alerts fire (every panel then has something to show), or when the run ends.
+    // While it runs: collect firing alerts once every target is up; check the dashboard once the straggler
+    // and job-failed alerts fire (every panel then has something to show), or when the run ends.
     const allUp = async (): Promise<boolean> => {
       const up = await p.query('up');
       return up.length === NODES + 1 && up.every((s) => s.value?.[1] === '1');
@@ -168,7 +182,7 @@ describe(`Prometheus scraping a simulation: dashboard queries and alert rules${S
           firingWhileUp.set(name, [...(firingWhileUp.get(name) ?? []), a]);
         }
       }
-      if (finished || (up && firingWhileUp.has('PerseusStragglerPersisting') && firingWhileUp.has('PerseusJobStragglerPersisting'))) break;
+      if (finished || (up && ['PerseusStragglerPersisting', 'PerseusJobStragglerPersisting', 'PerseusJobFailed'].every((n) => firingWhileUp.has(n)))) break;
       await new Promise((r) => setTimeout(r, 500));
     }
 
@@ -223,11 +237,14 @@ describe(`Prometheus scraping a simulation: dashboard queries and alert rules${S
     await simulation?.catch(() => undefined);
   });
 
-  it('the simulation completes its job with the straggler', () => {
+  it('the simulation completes its job with the straggler, and fails the doomed job on its deadline', () => {
     assert.equal(simError, undefined, `the simulation failed: ${String(simError)}`);
     const job = result?.jobs[0];
     assert.equal(job?.status?.phase, 'Succeeded');
     assert.ok(job.generations.some((g) => g.stragglers.includes(STRAGGLER_PIPELINE)), `generations: ${JSON.stringify(job.generations)}`);
+    const doomed = result?.jobs[1];
+    assert.equal(doomed?.status?.phase, 'Failed');
+    assert.equal(doomed.status?.conditions?.find((c) => c.type === 'Failed')?.reason, 'DeadlineExceeded');
   });
 
   it('scrapes the controller and every agent, each at least twice, before the checks', () => {
@@ -304,6 +321,15 @@ describe(`Prometheus scraping a simulation: dashboard queries and alert rules${S
     assert.ok(alerts.length > 0, `firing: ${[...firingWhileUp.keys()].join(', ')}`);
     assert.deepEqual([...new Set(alerts.map((a) => `${a.labels['namespace']}/${a.labels['name']}`))], [`${SIM_NAMESPACE}/gpt3`]);
     assert.equal(Number(alerts[0]?.value), 1, 'one pipeline straggles');
+  });
+
+  it('fires PerseusJobFailed, as shipped, for the job that failed', () => {
+    assert.ok(!overridden.includes('PerseusJobFailed'));
+    const alerts = firingWhileUp.get('PerseusJobFailed') ?? [];
+    assert.ok(alerts.length > 0, `firing: ${[...firingWhileUp.keys()].join(', ')}`);
+    assert.equal(alerts[0]?.labels['phase'], 'Failed');
+    // delta() extrapolates to the window's edges: about one more failed job.
+    assert.ok(Math.abs(Number(alerts[0]?.value) - 1) < 0.5, `value ${alerts[0]?.value}`);
   });
 
   it('raises no down alert while every target answers', () => {
