@@ -136,7 +136,7 @@ export const command: Command = {
           );
       }
       if (values.report !== undefined) checkWritableDir('report', values.report);
-      const metricsPort = values['metrics-port'] === undefined ? undefined : intFlag('metrics-port', values['metrics-port'], 0, 0, 65535 - nodes);
+      const metricsPort = metricsPortFlag(values['metrics-port'], nodes);
       const quiet = values.quiet === true;
       process.stderr.write(
         `Simulating ${jobs.map((j) => `${j.metadata.namespace}/${j.metadata.name}`).join(', ')} on ${nodes} nodes × ${gpusPerNode} GPUs (${bundled?.name ?? gpuFlag})${values.kubeconfig === undefined ? ' with the embedded API server' : ` attached to ${values.kubeconfig}`}\n`,
@@ -191,6 +191,16 @@ export const command: Command = {
       return ok ? 0 : 1;
     }),
 };
+
+/** --metrics-port: the controller's port, with room for one agent port per node above it. */
+function metricsPortFlag(raw: string | undefined, nodes: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const max = 65535 - nodes;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) > max) {
+    throw new FlagError(`--metrics-port: expected an integer in [0, ${max}] (node i's agent serves on the port + 1 + i), got "${raw}"`);
+  }
+  return Number(raw);
+}
 
 /** Creates `dir` if needed and checks it is writable, so a long run does not fail at its very end. */
 function checkWritableDir(flag: string, dir: string): void {
