@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
 import { BUNDLED_GPUS, defaultJob, loadJobs, SIM_NAMESPACE } from '../sim/simulate/job.ts';
 import { renderSummary, writeReport } from '../sim/simulate/report.ts';
-import { runSimulation, SimulationError } from '../sim/simulate/simulation.ts';
+import { runSimulation, SimulationError, type MetricsEndpoints } from '../sim/simulate/simulation.ts';
 import type { StragglerInjection } from '../sim/simulate/worker.ts';
 import { FlagError, intFlag, numberFlag, parseFlags, runCommand } from './flags.ts';
 import type { Command } from './main.ts';
@@ -33,6 +33,8 @@ profile. Without JOB.yaml: the bundled GPT-3 example (8 stages × 2 pipelines, 1
   --time-scale X         at most X simulated seconds per wall second (default 200)
   --timeout T            give up after T wall seconds (default 1800)
   --report DIR           write report.json, summary.md, energy.svg, iterations.svg
+  --metrics-port N       serve /metrics like the deployed processes: the controller on N, node i's agent
+                         on N+1+i (0: free ports, printed at start); default: none
   --quiet                no progress lines
 `;
 
@@ -82,6 +84,7 @@ export const command: Command = {
           'time-scale': { type: 'string' },
           timeout: { type: 'string' },
           report: { type: 'string' },
+          'metrics-port': { type: 'string' },
           quiet: { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -133,6 +136,7 @@ export const command: Command = {
           );
       }
       if (values.report !== undefined) checkWritableDir('report', values.report);
+      const metricsPort = metricsPortFlag(values['metrics-port'], nodes);
       const quiet = values.quiet === true;
       process.stderr.write(
         `Simulating ${jobs.map((j) => `${j.metadata.namespace}/${j.metadata.name}`).join(', ')} on ${nodes} nodes × ${gpusPerNode} GPUs (${bundled?.name ?? gpuFlag})${values.kubeconfig === undefined ? ' with the embedded API server' : ` attached to ${values.kubeconfig}`}\n`,
@@ -161,6 +165,15 @@ export const command: Command = {
           timeoutMs: numberFlag('timeout', values.timeout, 1800, 1) * 1000,
           ...(quiet ? {} : { onProgress: (line: string) => void process.stderr.write(`${line}\n`) }),
           logLevel: process.env.LOG_LEVEL ?? 'error',
+          ...(metricsPort === undefined
+            ? {}
+            : {
+                metricsPort,
+                onMetricsListening: (e: MetricsEndpoints) =>
+                  void process.stderr.write(
+                    `Serving /metrics: ${[...(e.controllerPort === undefined ? [] : [`controller :${e.controllerPort}`]), ...e.agents.map((a) => `${a.node} agent :${a.port}`)].join(', ')}\n`,
+                  ),
+              }),
         });
       } catch (err) {
         if (err instanceof SimulationError) {
@@ -178,6 +191,16 @@ export const command: Command = {
       return ok ? 0 : 1;
     }),
 };
+
+/** --metrics-port: the controller's port, with room for one agent port per node above it. */
+function metricsPortFlag(raw: string | undefined, nodes: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const max = 65535 - nodes;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) > max) {
+    throw new FlagError(`--metrics-port: expected an integer in [0, ${max}] (node i's agent serves on the port + 1 + i), got "${raw}"`);
+  }
+  return Number(raw);
+}
 
 /** Creates `dir` if needed and checks it is writable, so a long run does not fail at its very end. */
 function checkWritableDir(flag: string, dir: string): void {

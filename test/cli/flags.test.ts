@@ -25,6 +25,7 @@ describe('CLI flag errors', function () {
     [['agent', '--metrics-port', '70000'], /^perseus agent: --metrics-port: expected an integer in \[0, 65535\], got "70000"\n$/],
     [['simulate', '--straggler', 'pipeline=2,factor=1.2,at=10'], /^perseus simulate: --straggler: pipeline must be < 2 \(the job has 2 pipelines\), got 2\n$/],
     [['simulate', '--pipelines', '4', '--straggler', 'pipeline=4,factor=1.2,at=10'], /--straggler: pipeline must be < 4 \(the job has 4 pipelines\), got 4/],
+    [['simulate', '--nodes', '4', '--metrics-port', '65532'], /^perseus simulate: --metrics-port: expected an integer in \[0, 65531\] \(node i's agent serves on the port \+ 1 \+ i\), got "65532"\n$/],
     [['simulate', '--report', '/etc/hostname/report'], /^perseus simulate: --report: expected a writable directory, got \/etc\/hostname\/report \(ENOTDIR/],
     [['simulate', '--report', '/proc/perseus-report/a'], /^perseus simulate: --report: expected a writable directory, got \/proc\/perseus-report\/a \(ENOENT/],
   ];

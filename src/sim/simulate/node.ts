@@ -1,10 +1,12 @@
 // A simulated GPU node: simulated GPUs, the real node agent (NodeAgent, its Unix socket server and its
 // Kubernetes wiring) under a per-node host directory, and the kubelet's GPU allocations (the pod-resources
-// answer the agent gets).
+// answer the agent gets); optionally the agent's /metrics endpoint.
 import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { NodeAgent } from '../../agent/agent.ts';
 import { KubeRankWiring } from '../../agent/kube-ranks.ts';
+import { AgentMetrics, serveAgentHttp } from '../../agent/metrics.ts';
 import { AgentSocketServer } from '../../agent/socket-server.ts';
 import type { AgentLogger } from '../../agent/types.ts';
 import type { StageProfile } from '../../api/planner-types.ts';
@@ -30,6 +32,8 @@ export interface SimNodeOptions {
   readonly logger?: AgentLogger;
   /** Undefined: every namespace. */
   readonly namespace?: string;
+  /** Serve the agent's /metrics, /healthz, /readyz on this port (0: a free one); undefined: no endpoint. */
+  readonly metricsPort?: number;
 }
 
 class Receipts implements LineReceipts {
@@ -71,6 +75,8 @@ export class SimNode {
   readonly receipts = new Receipts();
   readonly socketPath: string;
   private readonly server: AgentSocketServer;
+  private readonly metrics: AgentMetrics | undefined;
+  private http: Server | undefined;
   /** Pod key (namespace/name) → allocated GPU UUIDs. */
   private readonly allocations = new Map<string, readonly string[]>();
 
@@ -80,6 +86,7 @@ export class SimNode {
       { length: o.gpuCount },
       (_, i) => new SimulatedGpu({ index: i, uuid: `GPU-sim-${o.name}-${i}`, name: o.gpuName, profile: o.profile, time: o.time, blockingPowerWatts: o.blockingPowerWatts }),
     );
+    this.metrics = o.metricsPort === undefined ? undefined : new AgentMetrics(o.name);
     this.wiring = new KubeRankWiring({ api: o.api, clock: systemClock, nodeName: o.name, ...(o.logger === undefined ? {} : { logger: o.logger }), ...(o.namespace === undefined ? {} : { namespace: o.namespace }) });
     this.agent = new NodeAgent({
       nodeName: o.name,
@@ -88,6 +95,7 @@ export class SimNode {
       podGpus: { gpusForPod: (ns, pod) => Promise.resolve(this.allocations.get(`${ns}/${pod}`) ?? []) },
       statusSink: this.wiring.sink,
       ...(o.logger === undefined ? {} : { logger: o.logger }),
+      ...(this.metrics === undefined ? {} : { observer: this.metrics.observer }),
       // API-server latency is wall time: keep the lease at two wall minutes whatever the time scale.
       apiServerLeaseMs: 120_000 * o.time.timeScale,
     });
@@ -112,7 +120,17 @@ export class SimNode {
   async start(): Promise<void> {
     this.agent.start();
     await this.server.listen();
+    if (this.metrics !== undefined) {
+      this.metrics.attach(this.agent);
+      this.http = await serveAgentHttp({ port: this.o.metricsPort ?? 0, registry: this.metrics.registry, ready: () => this.agent.leaseValid });
+    }
     this.wiring.start(this.agent);
+  }
+
+  /** The port of the agent's metrics endpoint, once started with `metricsPort`. */
+  get metricsPort(): number | undefined {
+    const addr = this.http?.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : undefined;
   }
 
   /** Free GPUs (not allocated to a pod). */
@@ -140,5 +158,12 @@ export class SimNode {
     await this.wiring.stop();
     this.agent.shutdown();
     await this.server.close();
+    const http = this.http;
+    if (http !== undefined) {
+      // Prometheus keeps its scrape connection open: drop it rather than wait for it.
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections();
+      await closed;
+    }
   }
 }

@@ -50,6 +50,20 @@ export interface SimulationOptions {
   /** Called about once a second (wall) with a progress line. */
   readonly onProgress?: (line: string) => void;
   readonly logLevel?: string;
+  /**
+   * Serve /metrics as the deployed processes do: the controller on this port, node i's agent on
+   * `metricsPort + 1 + i` (0: free ports for all). Undefined: no metrics endpoints.
+   */
+  readonly metricsPort?: number;
+  /** Called once every metrics endpoint listens (with `metricsPort`). */
+  readonly onMetricsListening?: (endpoints: MetricsEndpoints) => void;
+}
+
+/** The ports of the simulation's metrics endpoints (every interface). */
+export interface MetricsEndpoints {
+  /** Undefined when the controller runs elsewhere (`runController: false`). */
+  readonly controllerPort: number | undefined;
+  readonly agents: ReadonlyArray<{ readonly node: string; readonly port: number }>;
 }
 
 export interface PhaseChange {
@@ -124,6 +138,9 @@ function checkProfile(csv: string | undefined, truth: StageProfile): ProfileChec
 }
 
 export async function runSimulation(o: SimulationOptions): Promise<SimulationResult> {
+  if (o.metricsPort !== undefined && !(Number.isInteger(o.metricsPort) && o.metricsPort >= 0 && o.metricsPort + o.nodes <= 65535)) {
+    throw new SimulationError(`metricsPort: expected 0 or a port with room for ${o.nodes} agent ports above it (at most ${65535 - o.nodes}), got ${o.metricsPort}`);
+  }
   const wallStart = performance.now();
   const time = new VirtualTime(o.timeScale);
   const logger = createLogger(o.logLevel ?? 'error', true);
@@ -180,7 +197,19 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
         // Nothing but the simulated jobs (which tolerate it) may land on a node whose kubelet is simulated.
         taints: [SIMULATED_NODE_TAINT],
       });
-      const node = new SimNode({ name, hostRoot: join(hostRoot, name), gpuCount: o.gpusPerNode, gpuName: o.gpuName, profile: o.profile, blockingPowerWatts: o.blockingPowerWatts, time, api, logger });
+      const metricsPort = o.metricsPort === undefined ? undefined : o.metricsPort === 0 ? 0 : o.metricsPort + 1 + i;
+      const node = new SimNode({
+        name,
+        hostRoot: join(hostRoot, name),
+        gpuCount: o.gpusPerNode,
+        gpuName: o.gpuName,
+        profile: o.profile,
+        blockingPowerWatts: o.blockingPowerWatts,
+        time,
+        api,
+        logger,
+        ...(metricsPort === undefined ? {} : { metricsPort }),
+      });
       await node.start();
       nodes.push(node);
       stops.push(() => node.stop());
@@ -202,11 +231,14 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     simKubelet.start();
     stops.push(() => simKubelet.stop());
 
+    let controllerPort: number | undefined;
     if (o.runController ?? true) {
-      const operator = new Operator({ api, clock: time.kubeClock, logger, identity: 'perseus-simulate', workers: 2 });
+      const operator = new Operator({ api, clock: time.kubeClock, logger, identity: 'perseus-simulate', workers: 2, ...(o.metricsPort === undefined ? {} : { httpPort: o.metricsPort }) });
       await operator.start();
       stops.push(() => operator.stop());
+      controllerPort = operator.port;
     }
+    if (o.metricsPort !== undefined) o.onMetricsListening?.({ controllerPort, agents: nodes.map((n) => ({ node: n.name, port: n.metricsPort ?? 0 })) });
 
     // Follow the jobs: phases and plan generations on simulated time.
     const phases = new Map<string, PhaseChange[]>();
