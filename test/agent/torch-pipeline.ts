@@ -152,7 +152,7 @@ export async function runTorchPipeline(o: TorchPipelineOptions): Promise<TorchPi
   try {
     agent.start();
     for (let s = 0; s < STAGES; s++) {
-      await agent.upsertRank({ ...base(s), mode: 'Profile', profiling: { warmupIterations: 2, iterationsPerClock: o.iterationsPerClock, clockStrideMhz: o.clockStrideMhz, earlyStop: false } });
+      await agent.upsertRank({ ...base(s), mode: 'Idle' });
     }
     await server.listen();
     const port = await freePort();
@@ -223,7 +223,19 @@ export async function runTorchPipeline(o: TorchPipelineOptions): Promise<TorchPi
         void agent.upsertRank({ ...base(s), mode: 'Run', plan: { generation, granularity: plan.granularity, stagePlan } });
       }
     };
+    let profiling = false;
     const tick = (): void => {
+      // Profiling starts once training runs steadily (its first iterations pay for allocation and warm-up),
+      // as the controller's starts once the profiling pods run.
+      if (!profiling) {
+        if (lastIteration() < 1) return;
+        profiling = true;
+        for (let s = 0; s < STAGES; s++) {
+          void agent.upsertRank({ ...base(s), mode: 'Profile', profiling: { warmupIterations: 1, iterationsPerClock: o.iterationsPerClock, clockStrideMhz: o.clockStrideMhz, earlyStop: false } });
+        }
+        log(`Profiling from iteration ${lastIteration() + 1}`);
+        return;
+      }
       if (profile === undefined) {
         const ranks = Array.from({ length: STAGES }, (_, s) => statuses.get(rankName(s)));
         if (!ranks.every((r) => r?.profile !== undefined)) return;
@@ -375,7 +387,7 @@ export function summarize(r: TorchPipelineResult, o: TorchPipelineOptions): stri
 export const DEFAULT_OPTIONS: Omit<TorchPipelineOptions, 'python'> = {
   iterations: 52,
   microbatches: 4,
-  straggler: { stage: 2, factor: 3, at: 30, until: 40 },
+  straggler: { stage: 2, factor: 4, at: 30, until: 40 },
   threshold: 0.3,
   window: 4,
   cooldownMs: 0,
