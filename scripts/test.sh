@@ -3,6 +3,7 @@
 # unittest suite against a real agent; ends with one line "N passed, N failed, N skipped" over all of them.
 set -u
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 status=0
 npx tsc -p tsconfig.json --noEmit || status=1
 npx eslint . || status=1
@@ -19,5 +20,6 @@ if [ "$py_status" -ne 0 ] && [ "$pf" -eq 0 ]; then pf=1; fi
 [ "$py_status" -ne 0 ] && status=1
 [ "$status" -ne 0 ] && [ "$((mf + pf))" -eq 0 ] && mf=1
 echo
+echo "tests took $(( $(date +%s) - started )) s"
 echo "$((mp + pp)) passed, $((mf + pf)) failed, ${ms} skipped"
 exit "$status"

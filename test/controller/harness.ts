@@ -7,7 +7,9 @@ import { systemClock } from '../../src/kube/clock.ts';
 import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/controller/log.ts';
 import { Operator, type OperatorOptions } from '../../src/controller/operator.ts';
-import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
+import { chartIdentities } from '../support/chart-identities.ts';
+import { controlPlane, uniqueSuffix } from '../support/envtest.ts';
+import { startTestServer, type ServerKind, type TestServer } from '../support/servers.ts';
 import { syntheticProfile } from './fixtures.ts';
 
 const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -16,30 +18,67 @@ const G = { group: 'perseus.energy', version: 'v1alpha1' };
 export class Harness {
   core: k8s.CoreV1Api;
   custom: k8s.CustomObjectsApi;
+  /** The node agent's view: rank status writes go through its identity (the chart's ServiceAccount on the real server). */
+  agentCustom: k8s.CustomObjectsApi;
   operators: Operator[] = [];
   private tokens = 0;
+  private kubelet: NodeJS.Timeout | undefined;
 
   private constructor(
-    readonly server: ApiServer,
+    readonly server: TestServer,
+    /** Administrator: the test's own reads and the kubelet's writes. */
     readonly kc: k8s.KubeConfig,
+    /** The controller's identity. */
+    readonly operatorKc: k8s.KubeConfig,
+    agentKc: k8s.KubeConfig,
+    /** The namespace the test's jobs live in (unique per test on the shared real server). */
+    readonly ns: string,
+    /** Where the controller's leader-election Lease may live (its Role's namespace on the real server). */
+    readonly leaseNamespace: string,
   ) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.agentCustom = agentKc.makeApiClient(k8s.CustomObjectsApi);
   }
 
-  static async start(namespace = 'ml'): Promise<Harness> {
-    const server = await startApiServer();
+  /**
+   * Embedded: a fresh server with the CRDs and the namespace. Real: the run's control plane, a unique
+   * namespace, the controller and agent acting as the chart's ServiceAccounts, and this harness finishing
+   * the graceful deletion of pods as the kubelet of the fake node would.
+   */
+  static async start(namespace = 'ml', kind: ServerKind = 'embedded'): Promise<Harness> {
+    if (kind === 'kube-apiserver') {
+      const ids = await chartIdentities(await controlPlane());
+      const server = await startTestServer(kind);
+      const ns = `${namespace}-${uniqueSuffix()}`;
+      const kc = kubeConfigFromYaml(server.kubeconfigYaml());
+      const h = new Harness(server, kc, kubeConfigFromYaml(ids.controllerKubeconfig), kubeConfigFromYaml(ids.agentKubeconfig), ns, ids.namespace);
+      await h.core.createNamespace({ body: { metadata: { name: ns } } });
+      await waitFor(`ServiceAccount ${ns}/default`, async () => (await h.core.readNamespacedServiceAccount({ namespace: ns, name: 'default' })) !== undefined, 30_000);
+      h.kubelet = setInterval(() => void h.finishDeletions().catch(() => undefined), 200);
+      return h;
+    }
+    const server = await startTestServer(kind);
     const kc = kubeConfigFromYaml(server.kubeconfigYaml());
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
     for (const { crd } of allCrds()) await ext.createCustomResourceDefinition({ body: crd as never });
-    const h = new Harness(server, kc);
+    const h = new Harness(server, kc, kc, kc, namespace, namespace);
     await h.core.createNamespace({ body: { metadata: { name: namespace } } });
     return h;
   }
 
+  /** As the kubelet: pods marked for graceful deletion are removed once "stopped". */
+  private async finishDeletions(): Promise<void> {
+    for (const pod of await this.pods()) {
+      if (pod.metadata?.deletionTimestamp) await this.core.deleteNamespacedPod({ namespace: this.ns, name: pod.metadata.name ?? '', gracePeriodSeconds: 0 }).catch(() => undefined);
+    }
+  }
+
   async startOperator(identity: string, options: Partial<OperatorOptions> = {}): Promise<Operator> {
     const op = new Operator({
-      api: new ClientKubeApi(this.kc),
+      api: new ClientKubeApi(this.operatorKc),
+      // On the shared real server a controller sees only its test's namespace.
+      ...(this.server.kind === 'kube-apiserver' ? { namespaces: [this.ns] } : {}),
       clock: systemClock,
       logger: createLogger('error', true),
       identity,
@@ -59,37 +98,39 @@ export class Harness {
 
   async stop(): Promise<void> {
     for (const op of this.operators) await op.stop();
+    clearInterval(this.kubelet);
     await this.server.stop();
   }
 
-  createJob(job: unknown, namespace = 'ml'): Promise<unknown> {
-    return this.custom.createNamespacedCustomObject({ ...G, plural: 'perseustrainingjobs', namespace, body: job });
+  createJob(job: unknown, namespace = this.ns): Promise<unknown> {
+    const body = { ...(job as Record<string, unknown>), metadata: { ...((job as { metadata?: object }).metadata ?? {}), namespace } };
+    return this.custom.createNamespacedCustomObject({ ...G, plural: 'perseustrainingjobs', namespace, body });
   }
 
-  async job(name: string, namespace = 'ml'): Promise<PerseusTrainingJob> {
+  async job(name: string, namespace = this.ns): Promise<PerseusTrainingJob> {
     return (await this.custom.getNamespacedCustomObject({ ...G, plural: 'perseustrainingjobs', namespace, name })) as PerseusTrainingJob;
   }
 
-  async patchJobSpec(name: string, spec: unknown, namespace = 'ml'): Promise<void> {
+  async patchJobSpec(name: string, spec: unknown, namespace = this.ns): Promise<void> {
     await this.custom.patchNamespacedCustomObject({ ...G, plural: 'perseustrainingjobs', namespace, name, body: { spec } }, merge);
   }
 
-  async ranks(namespace = 'ml'): Promise<PerseusRank[]> {
+  async ranks(namespace = this.ns): Promise<PerseusRank[]> {
     const list = (await this.custom.listNamespacedCustomObject({ ...G, plural: 'perseusranks', namespace })) as { items: PerseusRank[] };
     return list.items;
   }
 
-  async pods(namespace = 'ml'): Promise<k8s.V1Pod[]> {
+  async pods(namespace = this.ns): Promise<k8s.V1Pod[]> {
     return (await this.core.listNamespacedPod({ namespace })).items;
   }
 
-  async events(namespace = 'ml'): Promise<k8s.CoreV1Event[]> {
+  async events(namespace = this.ns): Promise<k8s.CoreV1Event[]> {
     return (await this.core.listNamespacedEvent({ namespace })).items;
   }
 
   /** As the node agent: writes a rank's status. */
-  async reportRank(name: string, status: unknown, namespace = 'ml'): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus({ ...G, plural: 'perseusranks', namespace, name, body: { status } }, merge);
+  async reportRank(name: string, status: unknown, namespace = this.ns): Promise<void> {
+    await this.agentCustom.patchNamespacedCustomObjectStatus({ ...G, plural: 'perseusranks', namespace, name, body: { status } }, merge);
   }
 
   /** As the agents of pipeline 0: every profiling rank reports its stage profile. */
@@ -107,7 +148,7 @@ export class Harness {
   }
 
   /** As the kubelet: sets a pod's phase. */
-  async setPodPhase(name: string, phase: string, namespace = 'ml'): Promise<void> {
+  async setPodPhase(name: string, phase: string, namespace = this.ns): Promise<void> {
     await this.core.patchNamespacedPodStatus({ name, namespace, body: { status: { phase } } }, merge);
   }
 }

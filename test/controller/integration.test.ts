@@ -2,12 +2,13 @@
 // status) and the kubelet (pod phases) and assert on the resulting objects.
 import assert from 'node:assert/strict';
 import { Harness, jobManifest, waitFor, waitForPhase } from './harness.ts';
+import { describeOnServers } from '../support/servers.ts';
 
-describe('controller on the embedded API server', function () {
-  this.timeout(60_000);
+describeOnServers('controller lifecycle', function (kind) {
+  this.timeout(90_000);
   let h: Harness;
   beforeEach(async () => {
-    h = await Harness.start();
+    h = await Harness.start('ml', kind);
   });
   afterEach(async () => {
     await h.stop();
@@ -31,7 +32,7 @@ describe('controller on the embedded API server', function () {
     const running = await waitForPhase(h, 'gpt', 'Running');
     assert.equal(running.status?.plan?.generation, 1);
     assert.ok((running.status?.plan?.expectedSavingsRatio ?? 0) > 0);
-    const cm = await h.core.readNamespacedConfigMap({ name: 'gpt-perseus', namespace: 'ml' });
+    const cm = await h.core.readNamespacedConfigMap({ name: 'gpt-perseus', namespace: h.ns });
     assert.ok(cm.data?.['profile.csv'] && cm.data['frontier.csv'] && cm.data['planner.json']);
     const workers = await waitFor('worker pods and run ranks', async () => {
       const pods = (await h.pods()).filter((p) => p.metadata?.labels?.['perseus.energy/role'] === 'worker');
@@ -39,7 +40,7 @@ describe('controller on the embedded API server', function () {
       return pods.length === 6 && r.length === 6 && r.every((x) => x.spec.mode === 'Run' && x.spec.plan?.generation === 1) ? pods : undefined;
     });
     assert.equal((await h.pods()).length, 6, 'profiling pods are gone');
-    const svc = await h.core.readNamespacedService({ name: 'gpt', namespace: 'ml' });
+    const svc = await h.core.readNamespacedService({ name: 'gpt', namespace: h.ns });
     assert.equal(svc.spec?.clusterIP, 'None');
     for (const pod of workers) await h.setPodPhase(pod.metadata?.name ?? '', 'Succeeded');
     const done = await waitForPhase(h, 'gpt', 'Succeeded');

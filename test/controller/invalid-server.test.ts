@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { cases, validJob, withValue } from '../api/invalid-cases.ts';
 import { Harness, waitFor } from './harness.ts';
+import { describeOnServers } from '../support/servers.ts';
 
-describe('invalid jobs on the embedded API server', function () {
+describeOnServers('invalid jobs on the API server', function (kind) {
   this.timeout(60_000);
   let h: Harness;
   before(async () => {
-    h = await Harness.start();
+    h = await Harness.start('ml', kind);
     await h.startOperator('v');
   });
   after(async () => {
@@ -22,7 +23,7 @@ describe('invalid jobs on the embedded API server', function () {
       let spec = base.spec;
       for (const [at, value] of Object.entries(c.set)) spec = withValue(spec, at, value);
       const name = c.metadataName ?? `bad-${i}`;
-      const manifest = (s: unknown): unknown => ({ apiVersion: 'perseus.energy/v1alpha1', kind: 'PerseusTrainingJob', metadata: { name, namespace: 'ml' }, spec: s });
+      const manifest = (s: unknown): unknown => ({ apiVersion: 'perseus.energy/v1alpha1', kind: 'PerseusTrainingJob', metadata: { name, namespace: h.ns }, spec: s });
       let rejection: string | undefined;
       try {
         if (c.update === true) {

@@ -9,7 +9,7 @@ import { load } from 'js-yaml';
 import { ApiError } from '../../src/sim/apiserver/errors.ts';
 import { decodeKubeProtobuf } from '../../src/sim/apiserver/protobuf.ts';
 import { kubectlPath } from '../support/kube-tools.ts';
-import { startHarness, type Harness } from './helpers.ts';
+import { embedded, startHarness, type Harness } from './helpers.ts';
 
 // ---------------------------------------------------------------- a minimal encoder for test inputs
 
@@ -153,12 +153,12 @@ describe('apiserver: protobuf over HTTP', function () {
   this.timeout(30_000);
   let h: Harness;
   const post = async (path: string, body: Buffer): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const res = await fetch(`${h.server.url}${path}`, { method: 'POST', body, headers: { Authorization: `Bearer ${h.server.token}`, 'Content-Type': 'application/vnd.kubernetes.protobuf', Accept: 'application/vnd.kubernetes.protobuf, application/json' } });
+    const res = await fetch(`${h.server.url}${path}`, { method: 'POST', body, headers: { Authorization: `Bearer ${embedded(h).token}`, 'Content-Type': 'application/vnd.kubernetes.protobuf', Accept: 'application/vnd.kubernetes.protobuf, application/json' } });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   };
 
   before(async () => {
-    h = await startHarness();
+    h = await startHarness('embedded');
   });
   after(async () => {
     await h.server.stop();
@@ -235,7 +235,7 @@ describe('apiserver: kubectl create generators (protobuf bodies)', function () {
 
   before(async () => {
     kubectl = await kubectlPath();
-    h = await startHarness();
+    h = await startHarness('embedded');
     dir = await mkdtemp(join(tmpdir(), 'perseus-kubectl-pb-'));
     await writeFile(join(dir, 'kubeconfig'), h.server.kubeconfigYaml());
   });
