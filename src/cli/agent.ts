@@ -13,6 +13,7 @@ import { DEFAULT_EVENT_LOOP_NICE, niceError, setEventLoopNice } from '../agent/p
 import { AgentSocketServer } from '../agent/socket-server.ts';
 import { parseStaticRanks } from '../agent/static-ranks.ts';
 import type { AgentRankSpec } from '../agent/types.ts';
+import { AGENT_DEFAULT_SOCKET } from '../api/names.ts';
 import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
 import { systemClock as kubeClock } from '../kube/clock.ts';
 import type { GpuProvider } from '../nvml/gpu.ts';
@@ -26,7 +27,7 @@ const HELP = `Usage: perseus agent [flags]
 
 Runs the node agent: owns this node's GPUs through NVML, serves the local training API, exports metrics.
 
-  --socket PATH               training API socket (default /run/perseus/agent.sock)
+  --socket PATH               training API socket (default ${AGENT_DEFAULT_SOCKET})
   --nvml-library PATH         libnvidia-ml (default libnvidia-ml.so.1; driver container:
                               /run/nvidia/driver/usr/lib64/libnvidia-ml.so.1)
   --pod-resources-socket PATH kubelet pod-resources socket (default ${DEFAULT_POD_RESOURCES_SOCKET})
@@ -134,10 +135,10 @@ export const command: Command = {
         agent.start();
         for (const spec of staticRanks ?? []) void agent.upsertRank(spec).catch(() => undefined);
         wiring?.start(agent);
-        server = new AgentSocketServer(agent, { path: values.socket ?? '/run/perseus/agent.sock' });
+        server = new AgentSocketServer(agent, { path: values.socket ?? AGENT_DEFAULT_SOCKET });
         await server.listen();
         http = port > 0 ? await serveAgentHttp({ port, registry: metrics.registry, ready: () => agent.leaseValid }) : undefined;
-        logger.info('Serving the training API', { socket: values.socket ?? '/run/perseus/agent.sock', gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
+        logger.info('Serving the training API', { socket: values.socket ?? AGENT_DEFAULT_SOCKET, gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
         await stopped;
         logger.info('Stopping on signal', { signal: stopSignal });
       } finally {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allCrds } from '../../api/crds.ts';
 import type { JobStatus } from '../../api/job.ts';
+import { configMapName } from '../../api/names.ts';
 import type { PipelineSpec, StageProfile } from '../../api/planner-types.ts';
 import { createLogger } from '../../controller/log.ts';
 import { Operator } from '../../controller/operator.ts';
@@ -308,7 +309,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       const pipeline: PipelineSpec = { stages: topo.stages, microbatches: topo.microbatches, schedule: topo.schedule ?? '1F1B' };
       const pipelines = topo.dataParallel ?? 1;
       const base = evaluatePlan(allMaxPlan(o.profile, pipeline), o.profile, pipeline, o.blockingPowerWatts);
-      const cm = await api.get(CONFIGMAPS, ns, `${j.metadata.name}-perseus`);
+      const cm = await api.get(CONFIGMAPS, ns, configMapName(j.metadata.name));
       const rec = records.get(key)!;
       jobs.push({
         namespace: ns,
