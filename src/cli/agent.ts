@@ -19,7 +19,8 @@ import { systemClock as kubeClock } from '../kube/clock.ts';
 import type { GpuProvider } from '../nvml/gpu.ts';
 import { ScaledSimTime } from '../nvml/sim-clock.ts';
 import { SimulatedGpuProvider } from '../nvml/simulated-gpu.ts';
-import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
+import type { StageProfile } from '../api/planner-types.ts';
+import { parseStageProfileCsv } from '../planner/profile.ts';
 import { durationFlag, FlagError, intFlag, numberFlag, parseFlags, runCommand } from './flags.ts';
 import type { Command } from './main.ts';
 
@@ -177,16 +178,14 @@ function ranksFlag(file: string): AgentRankSpec[] {
   return parsed.value;
 }
 
-function gpuProfileFlag(file: string): ReturnType<typeof parseStageProfileCsv> {
+function gpuProfileFlag(file: string): StageProfile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new FlagError(`--gpu-profile: cannot read ${file}: ${(err as Error).message}`);
   }
-  try {
-    return parseStageProfileCsv(text);
-  } catch (err) {
-    throw new FlagError(`--gpu-profile ${file}: ${(err as Error).message}`);
-  }
+  const parsed = parseStageProfileCsv(text);
+  if (!parsed.ok) throw new FlagError(`--gpu-profile ${file}: ${parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  return parsed.value;
 }

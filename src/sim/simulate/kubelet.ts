@@ -8,7 +8,7 @@ import { WORKER_ENV } from '../../api/names.ts';
 import { JOBS, PODS, type KubeApi, type KubeObject } from '../../kube/client.ts';
 import type { Clock } from '../../kube/clock.ts';
 import { Informer } from '../../kube/informer.ts';
-import type { KubeletApi } from '../../kube/sim-cluster.ts';
+import type { KubeletApi } from '../kubelet-api.ts';
 import type { Fabric } from './fabric.ts';
 import type { SimNode } from './node.ts';
 import { SIMULATED_NODE_TAINT, tolerates, type Toleration } from './taint.ts';

@@ -12,7 +12,7 @@ import { createLogger } from '../../controller/log.ts';
 import { Operator } from '../../controller/operator.ts';
 import { ClientKubeApi, CONFIGMAPS, JOBS, kubeConfigFromYaml, loadKubeConfig, RANKS, type KubeApi, type KubeObject } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
-import { ClientKubeletApi } from '../../kube/sim-cluster.ts';
+import { ClientKubeletApi } from '../kubelet-api.ts';
 import { allMaxPlan, evaluatePlan, parseStageProfileCsv } from '../../planner/index.ts';
 import { startApiServer, type ApiServer } from '../apiserver/index.ts';
 import { Fabric, type IterationRecord } from './fabric.ts';
