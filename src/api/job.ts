@@ -2,7 +2,7 @@
 // the controller's own validation; every field carries the description `kubectl explain` shows.
 import { arr, bool, int, mapOf, num, obj, str, time } from './schema.ts';
 import type { Infer, InferDefaulted } from './schema.ts';
-import type { API_VERSION } from './names.ts';
+import { CONFIG_MAP_KEYS, type API_VERSION } from './names.ts';
 import { PIPELINE_SCHEDULES } from './planner-types.ts';
 
 export const JOB_PHASES = ['Pending', 'Profiling', 'Planning', 'Running', 'Succeeded', 'Failed', 'Suspended'] as const;
@@ -130,7 +130,7 @@ const profiling = obj(
       {
         configMapName: str('ConfigMap in the job namespace.', { pattern: dns1123Label.replace('$', '(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'), maxLength: 253 }),
         key: str('Key holding the profile CSV (stage,instruction,frequency_mhz,time_s,energy_j).', {
-          default: 'profile.csv',
+          default: CONFIG_MAP_KEYS.profile,
           pattern: '^[-._a-zA-Z0-9]+$',
           maxLength: 253,
         }),

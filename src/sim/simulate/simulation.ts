@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allCrds } from '../../api/crds.ts';
 import type { JobStatus } from '../../api/job.ts';
-import { configMapName } from '../../api/names.ts';
+import { CONFIG_MAP_KEYS, configMapName } from '../../api/names.ts';
 import type { PipelineSpec, StageProfile } from '../../api/planner-types.ts';
 import { createLogger } from '../../controller/log.ts';
 import { Operator } from '../../controller/operator.ts';
@@ -176,7 +176,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       const name = `${nodePrefix}-${i}`;
       await kubelet.registerNode({
         name,
-        labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': o.gpuName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''), 'perseus.energy/simulated': 'true' },
+        labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': o.gpuName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''), [SIMULATED_NODE_TAINT.key]: 'true' },
         capacity: { cpu: '96', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(o.gpusPerNode) },
         // Nothing but the simulated jobs (which tolerate it) may land on a node whose kubelet is simulated.
         taints: [SIMULATED_NODE_TAINT],
@@ -320,7 +320,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
         phases: phases.get(key) ?? [],
         generations: generations.get(key) ?? [],
         status: statuses.get(key),
-        profileCheck: checkProfile((cm?.['data'] as Record<string, string> | undefined)?.['profile.csv'], o.profile),
+        profileCheck: checkProfile((cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_MAP_KEYS.profile], o.profile),
         baseline: { iterationSeconds: base.timeSeconds, iterationEnergyJoules: base.energyJoules * pipelines },
         profiling: rec.profiling,
         training: rec.training,
