@@ -2,7 +2,7 @@
 // the controller's own validation; every field carries the description `kubectl explain` shows.
 import { arr, bool, int, mapOf, num, obj, str, time } from './schema.ts';
 import type { Infer, InferDefaulted } from './schema.ts';
-import { CONFIG_MAP_KEYS, type API_VERSION } from './names.ts';
+import { CONFIG_MAP_KEYS, DEFAULT_GPU_RESOURCE, type API_VERSION } from './names.ts';
 import { PIPELINE_SCHEDULES } from './planner-types.ts';
 
 export const JOB_PHASES = ['Pending', 'Profiling', 'Planning', 'Running', 'Succeeded', 'Failed', 'Suspended'] as const;
@@ -104,7 +104,7 @@ const gpu = obj(
   'GPU resource and the SM clock range the planner may use.',
   {
     resourceName: str('Extended resource that allocates one GPU.', {
-      default: 'nvidia.com/gpu',
+      default: DEFAULT_GPU_RESOURCE,
       pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9._]*[a-z0-9])?$',
       maxLength: 253,
     }),

@@ -62,6 +62,9 @@ export const WORKER_ENV = {
   tensorParallel: 'PERSEUS_TENSOR_PARALLEL',
 } as const;
 
+/** The extended resource of one GPU (NVIDIA device plugin): the default of spec.gpu.resourceName and of the agent. */
+export const DEFAULT_GPU_RESOURCE = 'nvidia.com/gpu';
+
 /** A worker pod trains; a profiling pod trains while its node agent sweeps clocks. */
 export type PodRole = 'worker' | 'profiler';
 

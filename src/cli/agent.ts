@@ -13,7 +13,7 @@ import { DEFAULT_EVENT_LOOP_NICE, niceError, setEventLoopNice } from '../agent/p
 import { AgentSocketServer } from '../agent/socket-server.ts';
 import { parseStaticRanks } from '../agent/static-ranks.ts';
 import type { AgentRankSpec } from '../agent/types.ts';
-import { AGENT_DEFAULT_SOCKET } from '../api/names.ts';
+import { AGENT_DEFAULT_SOCKET, DEFAULT_GPU_RESOURCE } from '../api/names.ts';
 import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
 import { systemClock as kubeClock } from '../kube/clock.ts';
 import type { GpuProvider } from '../nvml/gpu.ts';
@@ -32,7 +32,7 @@ Runs the node agent: owns this node's GPUs through NVML, serves the local traini
   --nvml-library PATH         libnvidia-ml (default libnvidia-ml.so.1; driver container:
                               /run/nvidia/driver/usr/lib64/libnvidia-ml.so.1)
   --pod-resources-socket PATH kubelet pod-resources socket (default ${DEFAULT_POD_RESOURCES_SOCKET})
-  --gpu-resource NAME         extended resource of GPUs (default nvidia.com/gpu)
+  --gpu-resource NAME         extended resource of GPUs (default ${DEFAULT_GPU_RESOURCE})
   --simulated-gpus N          use N simulated GPUs instead of NVML (needs --gpu-profile)
   --gpu-profile CSV           stage profile the simulated GPUs follow
   --time-scale X              simulated seconds per real second (default 1)
@@ -90,7 +90,7 @@ export const command: Command = {
       }
       const podResources = new KubeletPodResources({
         socketPath: values['pod-resources-socket'] ?? DEFAULT_POD_RESOURCES_SOCKET,
-        resourceNames: [values['gpu-resource'] ?? 'nvidia.com/gpu'],
+        resourceNames: [values['gpu-resource'] ?? DEFAULT_GPU_RESOURCE],
       });
       const metrics = new AgentMetrics(nodeName);
       const standalone = values.ranks !== undefined;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allCrds } from '../../api/crds.ts';
 import type { JobStatus } from '../../api/job.ts';
-import { CONFIG_MAP_KEYS, configMapName } from '../../api/names.ts';
+import { CONFIG_MAP_KEYS, configMapName, DEFAULT_GPU_RESOURCE } from '../../api/names.ts';
 import type { PipelineSpec, StageProfile } from '../../api/planner-types.ts';
 import { createLogger } from '../../controller/log.ts';
 import { Operator } from '../../controller/operator.ts';
@@ -177,7 +177,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       await kubelet.registerNode({
         name,
         labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': o.gpuName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''), [SIMULATED_NODE_TAINT.key]: 'true' },
-        capacity: { cpu: '96', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(o.gpusPerNode) },
+        capacity: { cpu: '96', memory: '1Ti', pods: '110', [DEFAULT_GPU_RESOURCE]: String(o.gpusPerNode) },
         // Nothing but the simulated jobs (which tolerate it) may land on a node whose kubelet is simulated.
         taints: [SIMULATED_NODE_TAINT],
       });
@@ -195,7 +195,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       fabric,
       nodes,
       schedule: o.kubeconfig === undefined || o.schedulePods === true,
-      gpuResource: 'nvidia.com/gpu',
+      gpuResource: DEFAULT_GPU_RESOURCE,
       iterations: o.iterations,
       ...(o.straggler === undefined ? {} : { straggler: o.straggler }),
       log,
