@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envPipePlan } from '../src/emulation/envpipe.ts';
+import { envPipePlan } from '../src/planner/baselines/envpipe.ts';
 import { allMaxPlan, choosePlan, evaluatePlan, parseStageProfileCsv, solveFrontier, unwrap } from '../src/planner/index.ts';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');

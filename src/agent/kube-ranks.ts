@@ -2,7 +2,7 @@
 // which the controller sets once the rank's pod is scheduled), feeds them to NodeAgent.upsertRank/removeRank,
 // writes AgentRankStatus back to each rank's status subresource and keeps the agent's API-server lease.
 import type { RankSpec, RankStatus } from '../api/rank.ts';
-import { RANK_CONDITIONS } from '../api/rank.ts';
+import { LABELS, RANK_CONDITIONS } from '../api/names.ts';
 import type { Clock } from '../kube/clock.ts';
 import { RANKS, type KubeApi, type KubeObject, type ListResult, type ResourceKind, type WatchEvent } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
@@ -10,7 +10,6 @@ import type { NodeAgent } from './agent.ts';
 import type { AgentLogger, AgentRankSpec, AgentRankStatus, ProfilingSweepSpec, RankKey, RankStatusSink } from './types.ts';
 
 /** The label the controller puts on a rank once its pod is bound to a node. */
-export const RANK_NODE_LABEL = 'perseus.energy/node';
 
 /** Maps a PerseusRank object to the agent's view; undefined when the object is not a usable rank. */
 export function agentRankSpecOf(obj: KubeObject, previous?: AgentRankSpec): AgentRankSpec | undefined {
@@ -192,7 +191,7 @@ export class KubeRankWiring {
     this.informer = new Informer(this.api, o.clock, {
       kind: RANKS,
       ...(o.namespace === undefined ? {} : { namespace: o.namespace }),
-      labelSelector: `${RANK_NODE_LABEL}=${o.nodeName}`,
+      labelSelector: `${LABELS.node}=${o.nodeName}`,
       relistMs: o.relistMs ?? 60_000,
       watchTimeoutSeconds: 300,
       maxBackoffMs: 10_000,

@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { DEFAULT_GPU_RESOURCE } from '../api/names.ts';
 import type { PodGpuResolver } from './types.ts';
 
 export const DEFAULT_POD_RESOURCES_SOCKET = '/var/lib/kubelet/pod-resources/kubelet.sock';
@@ -62,7 +63,7 @@ export class KubeletPodResources implements PodGpuResolver {
   constructor(options: KubeletPodResourcesOptions = {}) {
     const Lister = loadPodResourcesService();
     this.client = new Lister(`unix://${options.socketPath ?? DEFAULT_POD_RESOURCES_SOCKET}`, grpc.credentials.createInsecure()) as unknown as ListerClient;
-    this.resourceNames = options.resourceNames ?? ['nvidia.com/gpu'];
+    this.resourceNames = options.resourceNames ?? [DEFAULT_GPU_RESOURCE];
     this.timeoutMs = options.timeoutMs ?? 5000;
   }
 

@@ -2,7 +2,7 @@
 // measures every computation's time and energy from the energy counter (interpolated at computation
 // boundaries) and the blocking power between computations, and yields the stage profile rows.
 import type { Instruction, ProfileMeasurement } from '../api/planner-types.ts';
-import { formatStageProfileCsv } from '../nvml/stage-profile-csv.ts';
+import { measurementsToCsv } from '../planner/profile.ts';
 import type { ProfilingSweepSpec, RankProfileResult } from './types.ts';
 
 /** Energy rising this many consecutive clocks (past the first third of the sweep) stops it early. */
@@ -255,7 +255,7 @@ export class ProfileSweep {
 
   private finish(stoppedEarly: boolean): void {
     const measurements = [...this.rows];
-    const base = { measurements, csv: formatStageProfileCsv(measurements), stoppedEarly };
+    const base = { measurements, csv: measurementsToCsv(measurements), stoppedEarly };
     this.result = this.blockingSeconds > 0 ? { ...base, blockingPowerWatts: this.blockingEnergyJoules / this.blockingSeconds } : base;
     this.driver.resetClock();
   }

@@ -1,8 +1,9 @@
 // Builds the CustomResourceDefinitions from the schemas in job.ts and rank.ts; `npm run gen:crds` writes
 // them to crds/ and a test fails when the committed YAML drifts from this source.
 import yaml from 'js-yaml';
-import { GROUP, JOB_NAMES, VERSION, jobSpecSchema, jobStatusSchema } from './job.ts';
-import { RANK_NAMES, rankSpecSchema, rankStatusSchema } from './rank.ts';
+import { jobSpecSchema, jobStatusSchema } from './job.ts';
+import { GROUP, JOB_NAMES, RANK_NAMES, VERSION } from './names.ts';
+import { rankSpecSchema, rankStatusSchema } from './rank.ts';
 import type { OpenApiSchema } from './schema.ts';
 
 /** A CRD as a plain object (apiextensions.k8s.io/v1). */
@@ -39,7 +40,7 @@ function crd(
     description,
     type: 'object',
     properties: {
-      apiVersion: { description: 'APIVersion of this representation of the object (perseus.energy/v1alpha1).', type: 'string' },
+      apiVersion: { description: `APIVersion of this representation of the object (${GROUP}/${VERSION}).`, type: 'string' },
       kind: { description: `Kind of the object (${names.kind}).`, type: 'string' },
       metadata: metadataSchema,
       spec,

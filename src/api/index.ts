@@ -1,11 +1,13 @@
 // The API's entry points for other layers: types, names, and validation of whole objects exactly as the
 // CRD schema (structure and CEL rules) would validate them on the API server.
 import { trainingJobCrd } from './crds.ts';
-import { jobSpecSchema, type JobSpec } from './job.ts';
+import { jobSpecSchema, type ValidatedJobSpec } from './job.ts';
+import { API_VERSION, JOB_NAMES } from './names.ts';
 import type { OpenApiSchema } from './schema.ts';
 import { applyDefaults, validate, type Issue, type Result } from './validate.ts';
 
 export * from './job.ts';
+export * from './names.ts';
 export * from './rank.ts';
 export type { Issue, Result } from './validate.ts';
 
@@ -34,10 +36,10 @@ export function defaultJobSpec(spec: unknown): unknown {
 export function validateJob(
   job: { readonly metadata: { readonly name: string }; readonly spec?: unknown },
   old?: { readonly metadata: { readonly name: string }; readonly spec?: unknown },
-): Result<JobSpec> {
+): Result<ValidatedJobSpec> {
   const spec = defaultJobSpec(job.spec ?? {});
-  const value = { apiVersion: 'perseus.energy/v1alpha1', kind: 'PerseusTrainingJob', metadata: { name: job.metadata.name }, spec };
+  const value = { apiVersion: API_VERSION, kind: JOB_NAMES.kind, metadata: { name: job.metadata.name }, spec };
   const oldValue = old === undefined ? undefined : { ...value, metadata: { name: old.metadata.name }, spec: defaultJobSpec(old.spec ?? {}) };
   const issues: Issue[] = validate(jobValidationRoot(), value, oldValue);
-  return issues.length === 0 ? { ok: true, value: spec as JobSpec } : { ok: false, issues };
+  return issues.length === 0 ? { ok: true, value: spec as ValidatedJobSpec } : { ok: false, issues };
 }

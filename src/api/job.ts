@@ -1,14 +1,9 @@
 // PerseusTrainingJob (DESIGN §4): what a user applies. One schema gives the CRD, the TypeScript types and
 // the controller's own validation; every field carries the description `kubectl explain` shows.
 import { arr, bool, int, mapOf, num, obj, str, time } from './schema.ts';
-import type { Infer } from './schema.ts';
+import type { Infer, InferDefaulted } from './schema.ts';
+import { CONFIG_MAP_KEYS, DEFAULT_GPU_RESOURCE, type API_VERSION } from './names.ts';
 import { PIPELINE_SCHEDULES } from './planner-types.ts';
-
-export const GROUP = 'perseus.energy';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
-/** The `spec.managedBy` value this controller answers to (absent means this controller too). */
-export const CONTROLLER_NAME = 'perseus.energy/controller';
 
 export const JOB_PHASES = ['Pending', 'Profiling', 'Planning', 'Running', 'Succeeded', 'Failed', 'Suspended'] as const;
 export type JobPhase = (typeof JOB_PHASES)[number];
@@ -109,7 +104,7 @@ const gpu = obj(
   'GPU resource and the SM clock range the planner may use.',
   {
     resourceName: str('Extended resource that allocates one GPU.', {
-      default: 'nvidia.com/gpu',
+      default: DEFAULT_GPU_RESOURCE,
       pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9._]*[a-z0-9])?$',
       maxLength: 253,
     }),
@@ -135,7 +130,7 @@ const profiling = obj(
       {
         configMapName: str('ConfigMap in the job namespace.', { pattern: dns1123Label.replace('$', '(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'), maxLength: 253 }),
         key: str('Key holding the profile CSV (stage,instruction,frequency_mhz,time_s,energy_j).', {
-          default: 'profile.csv',
+          default: CONFIG_MAP_KEYS.profile,
           pattern: '^[-._a-zA-Z0-9]+$',
           maxLength: 253,
         }),
@@ -230,6 +225,11 @@ export const jobSpecSchema = obj(
   },
 );
 export type JobSpec = Infer<typeof jobSpecSchema>;
+/**
+ * A spec as `validateJob` returns it: every field with a schema default is present, so readers never
+ * repeat a default (`spec.runPolicy.backoffLimit` is a number, not `number | undefined`).
+ */
+export type ValidatedJobSpec = InferDefaulted<typeof jobSpecSchema>;
 
 const straggler_ = obj(
   'A pipeline running slower than its plan.',
@@ -316,12 +316,3 @@ export interface PerseusTrainingJob {
   readonly spec: JobSpec;
   readonly status?: JobStatus;
 }
-
-export const JOB_NAMES = {
-  kind: 'PerseusTrainingJob',
-  listKind: 'PerseusTrainingJobList',
-  plural: 'perseustrainingjobs',
-  singular: 'perseustrainingjob',
-  shortNames: ['ptj'],
-  categories: ['perseus', 'all'],
-} as const;

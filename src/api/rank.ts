@@ -2,7 +2,8 @@
 // rank's node (writes status). One per (pipeline, stage), named <job>-p<pipeline>-s<stage>, owned by its job.
 import { arr, bool, int, num, obj, str, time } from './schema.ts';
 import type { Infer } from './schema.ts';
-import { conditionsSchema, type ObjectMeta, type API_VERSION } from './job.ts';
+import { conditionsSchema, type ObjectMeta } from './job.ts';
+import type { API_VERSION } from './names.ts';
 
 export const RANK_MODES = ['Profile', 'Run', 'Idle'] as const;
 export type RankMode = (typeof RANK_MODES)[number];
@@ -109,26 +110,4 @@ export interface PerseusRank {
   readonly metadata: ObjectMeta;
   readonly spec: RankSpec;
   readonly status?: RankStatus;
-}
-
-export const RANK_NAMES = {
-  kind: 'PerseusRank',
-  listKind: 'PerseusRankList',
-  plural: 'perseusranks',
-  singular: 'perseusrank',
-  shortNames: ['prank'],
-  categories: ['perseus'],
-} as const;
-
-/** Rank condition types the agent sets. */
-export const RANK_CONDITIONS = {
-  /** True once status.stageProfile is complete; False with a reason when profiling failed. */
-  profiled: 'Profiled',
-  /** True while the clocks follow spec.plan (status.appliedPlanGeneration). */
-  planApplied: 'PlanApplied',
-} as const;
-
-/** Deterministic rank name of (pipeline, stage). */
-export function rankName(job: string, pipeline: number, stage: number): string {
-  return `${job}-p${pipeline}-s${stage}`;
 }

@@ -37,19 +37,37 @@ export interface OpenApiSchema {
   'x-kubernetes-validations'?: readonly ValidationRule[];
 }
 
-/** A schema node that accepts values of type `T`. */
-export interface Schema<T> {
+/**
+ * A schema node that accepts values of type `T`; `V` is the type once schema defaults are filled in, and
+ * `D` says whether this node has a default (so a defaulted parent always holds it).
+ */
+export interface Schema<T, V = T, D extends boolean = false> {
   readonly openapi: OpenApiSchema;
   /** Phantom: never set; carries the value type. */
   readonly __type?: T;
+  /** Phantom: never set; carries the defaulted value type. */
+  readonly __defaulted?: V;
+  /** Phantom: never set; carries whether the node has a default. */
+  readonly __hasDefault?: D;
 }
 
-export type Infer<S> = S extends Schema<infer T> ? T : never;
+type AnySchema = Schema<unknown, unknown, boolean>;
+
+export type Infer<S> = S extends Schema<infer T, unknown, boolean> ? T : never;
+
+/** The type of a value after `applyDefaults`: every property with a schema default is present. */
+export type InferDefaulted<S> = S extends Schema<unknown, infer V, boolean> ? V : never;
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
-type ObjectType<P extends Record<string, Schema<unknown>>, R extends keyof P> = Simplify<
+type ObjectType<P extends Record<string, AnySchema>, R extends keyof P> = Simplify<
   { readonly [K in R]: Infer<P[K]> } & { readonly [K in Exclude<keyof P, R>]?: Infer<P[K]> }
+>;
+
+type DefaultedKeys<P extends Record<string, AnySchema>> = { [K in keyof P]: P[K] extends Schema<unknown, unknown, true> ? K : never }[keyof P];
+
+type DefaultedObjectType<P extends Record<string, AnySchema>, R extends keyof P> = Simplify<
+  { readonly [K in R | DefaultedKeys<P>]: InferDefaulted<P[K]> } & { readonly [K in Exclude<keyof P, R | DefaultedKeys<P>>]?: InferDefaulted<P[K]> }
 >;
 
 interface Common<T> {
@@ -65,11 +83,12 @@ function node(description: string, props: OpenApiSchema, common: Common<unknown>
   return out;
 }
 
+type StrOpts<E extends string> = Common<E> & { enum?: readonly E[]; pattern?: string; minLength?: number; maxLength?: number; format?: string };
+
 /** A string, optionally an enum. */
-export function str<const E extends string = string>(
-  description: string,
-  opts: Common<E> & { enum?: readonly E[]; pattern?: string; minLength?: number; maxLength?: number; format?: string } = {},
-): Schema<E> {
+export function str<const E extends string = string>(description: string, opts: StrOpts<E> & { default: E }): Schema<E, E, true>;
+export function str<const E extends string = string>(description: string, opts?: StrOpts<E>): Schema<E>;
+export function str<const E extends string = string>(description: string, opts: StrOpts<E> = {}): Schema<E, E, boolean> {
   const props: OpenApiSchema = { type: 'string' };
   if (opts.format !== undefined) props.format = opts.format;
   if (opts.enum !== undefined) props.enum = opts.enum;
@@ -79,19 +98,24 @@ export function str<const E extends string = string>(
   return { openapi: node(description, props, opts) };
 }
 
+type IntOpts = Common<number> & { minimum?: number; maximum?: number };
+
 /** An integer within [minimum, maximum]. */
-export function int(description: string, opts: Common<number> & { minimum?: number; maximum?: number } = {}): Schema<number> {
+export function int(description: string, opts: IntOpts & { default: number }): Schema<number, number, true>;
+export function int(description: string, opts?: IntOpts): Schema<number>;
+export function int(description: string, opts: IntOpts = {}): Schema<number, number, boolean> {
   const props: OpenApiSchema = { type: 'integer', format: 'int32' };
   if (opts.minimum !== undefined) props.minimum = opts.minimum;
   if (opts.maximum !== undefined) props.maximum = opts.maximum;
   return { openapi: node(description, props, opts) };
 }
 
+type NumOpts = Common<number> & { minimum?: number; maximum?: number; exclusiveMinimum?: boolean };
+
 /** A number within bounds (`exclusiveMinimum` makes the minimum itself invalid). */
-export function num(
-  description: string,
-  opts: Common<number> & { minimum?: number; maximum?: number; exclusiveMinimum?: boolean } = {},
-): Schema<number> {
+export function num(description: string, opts: NumOpts & { default: number }): Schema<number, number, true>;
+export function num(description: string, opts?: NumOpts): Schema<number>;
+export function num(description: string, opts: NumOpts = {}): Schema<number, number, boolean> {
   const props: OpenApiSchema = { type: 'number', format: 'double' };
   if (opts.minimum !== undefined) props.minimum = opts.minimum;
   if (opts.exclusiveMinimum === true) props.exclusiveMinimum = true;
@@ -99,7 +123,9 @@ export function num(
   return { openapi: node(description, props, opts) };
 }
 
-export function bool(description: string, opts: Common<boolean> = {}): Schema<boolean> {
+export function bool(description: string, opts: Common<boolean> & { default: boolean }): Schema<boolean, boolean, true>;
+export function bool(description: string, opts?: Common<boolean>): Schema<boolean>;
+export function bool(description: string, opts: Common<boolean> = {}): Schema<boolean, boolean, boolean> {
   return { openapi: node(description, { type: 'boolean' }, opts) };
 }
 
@@ -108,12 +134,24 @@ export function time(description: string): Schema<string> {
   return { openapi: node(description, { type: 'string', format: 'date-time' }) };
 }
 
+type ObjOpts<R extends string> = Common<Record<string, unknown>> & { required?: readonly R[]; preserveUnknownFields?: boolean };
+
 /** An object with known properties; `required` lists the keys that must be present. */
-export function obj<P extends Record<string, Schema<unknown>>, const R extends keyof P & string = never>(
+export function obj<P extends Record<string, AnySchema>, const R extends keyof P & string = never>(
   description: string,
   properties: P,
-  opts: Common<Record<string, unknown>> & { required?: readonly R[]; preserveUnknownFields?: boolean } = {},
-): Schema<ObjectType<P, R>> {
+  opts: ObjOpts<R> & { default: Record<string, unknown> },
+): Schema<ObjectType<P, R>, DefaultedObjectType<P, R>, true>;
+export function obj<P extends Record<string, AnySchema>, const R extends keyof P & string = never>(
+  description: string,
+  properties: P,
+  opts?: ObjOpts<R>,
+): Schema<ObjectType<P, R>, DefaultedObjectType<P, R>>;
+export function obj<P extends Record<string, AnySchema>, const R extends keyof P & string = never>(
+  description: string,
+  properties: P,
+  opts: ObjOpts<R> = {},
+): Schema<ObjectType<P, R>, DefaultedObjectType<P, R>, boolean> {
   const props: OpenApiSchema = { type: 'object' };
   if (opts.preserveUnknownFields === true) props['x-kubernetes-preserve-unknown-fields'] = true;
   props.properties = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, v.openapi]));
@@ -122,11 +160,11 @@ export function obj<P extends Record<string, Schema<unknown>>, const R extends k
 }
 
 /** A list. `listMapKeys` makes it a map-list (server-side apply merges entries by these keys). */
-export function arr<I>(
+export function arr<I, V>(
   description: string,
-  items: Schema<I>,
+  items: Schema<I, V, boolean>,
   opts: Common<I[]> & { minItems?: number; maxItems?: number; listType?: 'atomic' | 'set' | 'map'; listMapKeys?: readonly string[] } = {},
-): Schema<readonly I[]> {
+): Schema<readonly I[], readonly V[]> {
   const props: OpenApiSchema = { type: 'array' };
   if (opts.minItems !== undefined) props.minItems = opts.minItems;
   if (opts.maxItems !== undefined) props.maxItems = opts.maxItems;
@@ -137,7 +175,7 @@ export function arr<I>(
 }
 
 /** A string-keyed map of values. */
-export function mapOf<V>(description: string, values: Schema<V>): Schema<Readonly<Record<string, V>>> {
+export function mapOf<V, W>(description: string, values: Schema<V, W, boolean>): Schema<Readonly<Record<string, V>>, Readonly<Record<string, W>>> {
   return { openapi: node(description, { type: 'object', additionalProperties: values.openapi }) };
 }
 

@@ -13,12 +13,14 @@ import { DEFAULT_EVENT_LOOP_NICE, niceError, setEventLoopNice } from '../agent/p
 import { AgentSocketServer } from '../agent/socket-server.ts';
 import { parseStaticRanks } from '../agent/static-ranks.ts';
 import type { AgentRankSpec } from '../agent/types.ts';
+import { AGENT_DEFAULT_SOCKET, DEFAULT_GPU_RESOURCE } from '../api/names.ts';
 import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
 import { systemClock as kubeClock } from '../kube/clock.ts';
 import type { GpuProvider } from '../nvml/gpu.ts';
 import { ScaledSimTime } from '../nvml/sim-clock.ts';
 import { SimulatedGpuProvider } from '../nvml/simulated-gpu.ts';
-import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
+import type { StageProfile } from '../api/planner-types.ts';
+import { parseStageProfileCsv } from '../planner/profile.ts';
 import { durationFlag, FlagError, intFlag, numberFlag, parseFlags, runCommand } from './flags.ts';
 import type { Command } from './main.ts';
 
@@ -26,11 +28,11 @@ const HELP = `Usage: perseus agent [flags]
 
 Runs the node agent: owns this node's GPUs through NVML, serves the local training API, exports metrics.
 
-  --socket PATH               training API socket (default /run/perseus/agent.sock)
+  --socket PATH               training API socket (default ${AGENT_DEFAULT_SOCKET})
   --nvml-library PATH         libnvidia-ml (default libnvidia-ml.so.1; driver container:
                               /run/nvidia/driver/usr/lib64/libnvidia-ml.so.1)
   --pod-resources-socket PATH kubelet pod-resources socket (default ${DEFAULT_POD_RESOURCES_SOCKET})
-  --gpu-resource NAME         extended resource of GPUs (default nvidia.com/gpu)
+  --gpu-resource NAME         extended resource of GPUs (default ${DEFAULT_GPU_RESOURCE})
   --simulated-gpus N          use N simulated GPUs instead of NVML (needs --gpu-profile)
   --gpu-profile CSV           stage profile the simulated GPUs follow
   --time-scale X              simulated seconds per real second (default 1)
@@ -88,7 +90,7 @@ export const command: Command = {
       }
       const podResources = new KubeletPodResources({
         socketPath: values['pod-resources-socket'] ?? DEFAULT_POD_RESOURCES_SOCKET,
-        resourceNames: [values['gpu-resource'] ?? 'nvidia.com/gpu'],
+        resourceNames: [values['gpu-resource'] ?? DEFAULT_GPU_RESOURCE],
       });
       const metrics = new AgentMetrics(nodeName);
       const standalone = values.ranks !== undefined;
@@ -134,10 +136,10 @@ export const command: Command = {
         agent.start();
         for (const spec of staticRanks ?? []) void agent.upsertRank(spec).catch(() => undefined);
         wiring?.start(agent);
-        server = new AgentSocketServer(agent, { path: values.socket ?? '/run/perseus/agent.sock' });
+        server = new AgentSocketServer(agent, { path: values.socket ?? AGENT_DEFAULT_SOCKET });
         await server.listen();
         http = port > 0 ? await serveAgentHttp({ port, registry: metrics.registry, ready: () => agent.leaseValid }) : undefined;
-        logger.info('Serving the training API', { socket: values.socket ?? '/run/perseus/agent.sock', gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
+        logger.info('Serving the training API', { socket: values.socket ?? AGENT_DEFAULT_SOCKET, gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
         await stopped;
         logger.info('Stopping on signal', { signal: stopSignal });
       } finally {
@@ -176,16 +178,14 @@ function ranksFlag(file: string): AgentRankSpec[] {
   return parsed.value;
 }
 
-function gpuProfileFlag(file: string): ReturnType<typeof parseStageProfileCsv> {
+function gpuProfileFlag(file: string): StageProfile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new FlagError(`--gpu-profile: cannot read ${file}: ${(err as Error).message}`);
   }
-  try {
-    return parseStageProfileCsv(text);
-  } catch (err) {
-    throw new FlagError(`--gpu-profile ${file}: ${(err as Error).message}`);
-  }
+  const parsed = parseStageProfileCsv(text);
+  if (!parsed.ok) throw new FlagError(`--gpu-profile ${file}: ${parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  return parsed.value;
 }

@@ -1,7 +1,7 @@
 // `perseus plan`: stage profile → frontier → chosen plan, printed as a summary and written as files.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { CostModel, PipelineSchedule, PipelineSpec, PlanGranularity, PlannerOptions } from '../api/planner-types.ts';
+import type { CostModel, PipelineSchedule, PipelineSpec, PlanGranularity, PlannerOptions, StageProfile } from '../api/planner-types.ts';
 import {
   allMaxPlan,
   choosePlan,
@@ -53,6 +53,22 @@ function pointSummary(c: ChosenPlan): Record<string, unknown> {
   };
 }
 
+/** The stage profile (CSV or JSON) of `--profile`, or a FlagError listing the first issues. */
+function profileFlag(file: string): StageProfile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FlagError(`--profile: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const parsed = parseStageProfile(text);
+  if (!parsed.ok) {
+    const lines = parsed.issues.slice(0, 20).map((i) => `  ${i.path}: ${i.message}`);
+    throw new FlagError(`--profile: ${file} is not a valid stage profile:\n${lines.join('\n')}`);
+  }
+  return parsed.value;
+}
+
 export const command: Command = {
   summary: 'Compute the time–energy frontier and a frequency plan from a stage profile',
   run: (argv) =>
@@ -78,18 +94,7 @@ export const command: Command = {
       }
       if (values.profile === undefined) throw new FlagError('--profile: required (a stage profile CSV or JSON file)');
       if (values.microbatches === undefined) throw new FlagError('--microbatches: required (micro-batches per iteration, an integer ≥ 1)');
-      let text: string;
-      try {
-        text = readFileSync(values.profile, 'utf8');
-      } catch (err) {
-        throw new FlagError(`--profile: cannot read ${values.profile}: ${(err as Error).message}`);
-      }
-      const parsed = parseStageProfile(text);
-      if (!parsed.ok) {
-        const lines = parsed.issues.slice(0, 20).map((i) => `  ${i.path}: ${i.message}`);
-        throw new FlagError(`--profile: ${values.profile} is not a valid stage profile:\n${lines.join('\n')}`);
-      }
-      const profile = parsed.value;
+      const profile = profileFlag(values.profile);
       const schedule = SCHEDULES[choiceFlag('schedule', values.schedule, Object.keys(SCHEDULES), '1f1b')]!;
       const pipeline: PipelineSpec = {
         stages: intFlag('stages', values.stages, profile.stageCount),

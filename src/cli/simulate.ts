@@ -2,7 +2,7 @@
 // GPU profile, the jobs, progress on the terminal, and the report.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseStageProfileCsv } from '../nvml/stage-profile-csv.ts';
+import { parseStageProfileCsv, unwrap } from '../planner/index.ts';
 import { BUNDLED_GPUS, defaultJob, loadJobs, SIM_NAMESPACE } from '../sim/simulate/job.ts';
 import { renderSummary, writeReport } from '../sim/simulate/report.ts';
 import { runSimulation, SimulationError, type MetricsEndpoints } from '../sim/simulate/simulation.ts';
@@ -98,7 +98,7 @@ export const command: Command = {
       const bundled = BUNDLED_GPUS[gpuFlag];
       if (bundled === undefined && !existsSync(gpuFlag))
         throw new FlagError(`--gpu: expected a100, a40 or a stage profile CSV file, got ${gpuFlag}`);
-      const profile = parseStageProfileCsv(readFileSync(bundled?.csv ?? gpuFlag, 'utf8'));
+      const profile = unwrap(parseStageProfileCsv(readFileSync(bundled?.csv ?? gpuFlag, 'utf8')));
       const iterations = intFlag('iterations', values.iterations, 200);
       const pipelines = intFlag('pipelines', values.pipelines, 2);
       const jobs =

@@ -1,17 +1,6 @@
 // metav1.Condition bookkeeping: a condition keeps its lastTransitionTime while its status is unchanged.
 import type { Condition } from '../api/index.ts';
 
-/** Condition types of a PerseusTrainingJob. */
-export const JOB_CONDITIONS = {
-  invalidSpec: 'InvalidSpec',
-  profiled: 'Profiled',
-  planned: 'Planned',
-  stragglerDetected: 'StragglerDetected',
-  suspended: 'Suspended',
-  complete: 'Complete',
-  failed: 'Failed',
-} as const;
-
 export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }

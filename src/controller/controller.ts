@@ -2,17 +2,18 @@
 // work queue; workers run reconcile(namespace/name) = observe → decide() → apply → status. Nothing happens
 // inside informer callbacks.
 import { randomBytes } from 'node:crypto';
-import { CONTROLLER_NAME, type PerseusRank, type PerseusTrainingJob } from '../api/index.ts';
+import { API_VERSION, CONFIG_MAP_KEYS, configMapName, CONTROLLER_NAME, JOB_NAMES, LABELS, serviceName, TOKEN_ANNOTATION, type PerseusRank, type PerseusTrainingJob } from '../api/index.ts';
 import type { Clock } from '../kube/clock.ts';
 import { CONFIGMAPS, JOBS, PODS, RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Informer, objectKey } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
-import { decide, statusChanged, type Decision, type PodInfo } from './decide.ts';
+import { decide, statusChanged } from './decide.ts';
+import type { Decision, PodInfo } from './decision.ts';
 import type { Logger } from './log.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import { buildConfigMap, configMapName, LABELS, serviceName, TOKEN_ANNOTATION } from './objects.ts';
+import { buildConfigMap } from './objects.ts';
 import type { PlannerService } from './planner-service.ts';
 
 export interface ControllerOptions {
@@ -32,8 +33,6 @@ export interface ControllerOptions {
   /** Sees every reconcile's duration (the benchmark's percentiles). */
   readonly onReconciled?: (seconds: number) => void;
 }
-
-const API_VERSION_JOB = 'perseus.energy/v1alpha1';
 
 /** A JSON merge patch turning `before` into `after` (removed keys become null; lists are replaced). */
 export function mergeDiff(before: unknown, after: unknown): unknown {
@@ -224,7 +223,7 @@ export class Controller {
     const serviceExists = this.childrenOf(SERVICES, namespace, name).some((s) => s.metadata.name === serviceName(name));
     const cm = this.childrenOf(CONFIGMAPS, namespace, name).find((c) => c.metadata.name === configMapName(name));
     const ref = job.spec?.profiling?.profileRef;
-    const stored = (cm?.['data'] as Record<string, string> | undefined)?.['profile.csv'] !== undefined;
+    const stored = (cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_MAP_KEYS.profile] !== undefined;
     const refObj = ref === undefined || stored ? undefined : await api.get(CONFIGMAPS, namespace, ref.configMapName);
 
     const decision = decide({
@@ -246,7 +245,7 @@ export class Controller {
     const api = this.o.api;
     const namespace = job.metadata.namespace ?? 'default';
     const name = job.metadata.name;
-    const target = { apiVersion: API_VERSION_JOB, kind: 'PerseusTrainingJob', namespace, name, ...(job.metadata.uid === undefined ? {} : { uid: job.metadata.uid }) };
+    const target = { apiVersion: API_VERSION, kind: JOB_NAMES.kind, namespace, name, ...(job.metadata.uid === undefined ? {} : { uid: job.metadata.uid }) };
     const kinds: Record<string, ResourceKind> = { Pod: PODS, Service: SERVICES, PerseusRank: RANKS, ConfigMap: CONFIGMAPS };
 
     if (d.solve !== undefined) {

@@ -1,42 +1,37 @@
 // Child objects of a job with deterministic names (creates are idempotent): worker and profiling pods with
 // what DESIGN §5 injects, the headless service, PerseusRanks and the <job>-perseus ConfigMap.
 import { createHash } from 'node:crypto';
-import { API_VERSION, GROUP, type JobSpec, type PerseusTrainingJob, type RankSpec } from '../api/index.ts';
+import {
+  AGENT_SOCKET,
+  AGENT_SOCKET_HOST_DIR,
+  API_VERSION,
+  configMapName,
+  JOB_NAMES,
+  LABELS,
+  podName,
+  RANK_NAMES,
+  rankName,
+  serviceName,
+  TOKEN_ANNOTATION,
+  TOKEN_DIR,
+  TOKEN_FILE,
+  WORKER_ENV,
+  type PodRole,
+  type PerseusTrainingJob,
+  type RankSpec,
+  type ValidatedJobSpec,
+} from '../api/index.ts';
 import type { KubeObject } from '../kube/client.ts';
 
-export const LABELS = {
-  job: `${GROUP}/job`,
-  role: `${GROUP}/role`,
-  pipeline: `${GROUP}/pipeline`,
-  stage: `${GROUP}/stage`,
-  node: `${GROUP}/node`,
-} as const;
-export const TOKEN_ANNOTATION = `${GROUP}/token`;
-export const AGENT_SOCKET_DIR = '/var/run/perseus';
-export const AGENT_SOCKET = `${AGENT_SOCKET_DIR}/agent.sock`;
-export const TOKEN_DIR = '/etc/perseus/token';
+/** Port of the torch rendezvous on the first pod (MASTER_PORT). */
 export const MASTER_PORT = 29500;
-
-export type PodRole = 'worker' | 'profiler';
-
-export function podName(job: string, role: PodRole, pipeline: number, stage: number): string {
-  return role === 'worker' ? `${job}-p${pipeline}-s${stage}` : `${job}-profile-s${stage}`;
-}
-
-export function configMapName(job: string): string {
-  return `${job}-perseus`;
-}
-
-export function serviceName(job: string): string {
-  return job;
-}
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
 export function ownerReference(job: PerseusTrainingJob): NonNullable<KubeObject['metadata']['ownerReferences']>[number] {
-  return { apiVersion: API_VERSION, kind: 'PerseusTrainingJob', name: job.metadata.name, uid: job.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
+  return { apiVersion: API_VERSION, kind: JOB_NAMES.kind, name: job.metadata.name, uid: job.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
 }
 
 function childMeta(job: PerseusTrainingJob, name: string, labels: Record<string, string>): KubeObject['metadata'] {
@@ -51,23 +46,23 @@ function childMeta(job: PerseusTrainingJob, name: string, labels: Record<string,
 type Json = Record<string, unknown>;
 
 /** A worker (or profiling) pod of (pipeline, stage) carrying `token` for its rank. */
-export function buildPod(job: PerseusTrainingJob, spec: JobSpec, role: PodRole, pipeline: number, stage: number, token: string): KubeObject {
+export function buildPod(job: PerseusTrainingJob, spec: ValidatedJobSpec, role: PodRole, pipeline: number, stage: number, token: string): KubeObject {
   const name = podName(job.metadata.name, role, pipeline, stage);
-  const { stages, dataParallel = 1, tensorParallel = 1 } = spec.topology;
+  const { stages, dataParallel, tensorParallel } = spec.topology;
   const pipelines = role === 'worker' ? dataParallel : 1;
   const first = podName(job.metadata.name, role, 0, 0);
   const svc = serviceName(job.metadata.name);
   const template = spec.template as unknown as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: Json };
   const podSpec = structuredClone(template.spec) as Json & { containers: Json[]; volumes?: Json[] };
   const env = [
-    { name: 'PERSEUS_AGENT_SOCKET', value: AGENT_SOCKET },
-    { name: 'PERSEUS_TOKEN_FILE', value: `${TOKEN_DIR}/token` },
-    { name: 'PERSEUS_JOB', value: job.metadata.name },
-    { name: 'PERSEUS_RANK', value: `${job.metadata.name}-p${pipeline}-s${stage}` },
-    { name: 'PERSEUS_PIPELINE', value: String(pipeline) },
-    { name: 'PERSEUS_STAGE', value: String(stage) },
-    { name: 'PERSEUS_ROLE', value: role },
-    { name: 'PERSEUS_TENSOR_PARALLEL', value: String(tensorParallel) },
+    { name: WORKER_ENV.agentSocket, value: AGENT_SOCKET },
+    { name: WORKER_ENV.tokenFile, value: TOKEN_FILE },
+    { name: WORKER_ENV.job, value: job.metadata.name },
+    { name: WORKER_ENV.rank, value: rankName(job.metadata.name, pipeline, stage) },
+    { name: WORKER_ENV.pipeline, value: String(pipeline) },
+    { name: WORKER_ENV.stage, value: String(stage) },
+    { name: WORKER_ENV.role, value: role },
+    { name: WORKER_ENV.tensorParallel, value: String(tensorParallel) },
     { name: 'MASTER_ADDR', value: `${first}.${svc}` },
     { name: 'MASTER_PORT', value: String(MASTER_PORT) },
     { name: 'WORLD_SIZE', value: String(pipelines * stages) },
@@ -75,7 +70,7 @@ export function buildPod(job: PerseusTrainingJob, spec: JobSpec, role: PodRole, 
   ];
   const injected = new Set(env.map((e) => e.name));
   const mounts = [
-    { name: 'perseus-agent', mountPath: AGENT_SOCKET_DIR },
+    { name: 'perseus-agent', mountPath: AGENT_SOCKET_HOST_DIR },
     { name: 'perseus-token', mountPath: TOKEN_DIR, readOnly: true },
   ];
   podSpec.containers = podSpec.containers.map((c, i) => {
@@ -84,7 +79,7 @@ export function buildPod(job: PerseusTrainingJob, spec: JobSpec, role: PodRole, 
     container['volumeMounts'] = [...((c['volumeMounts'] as Json[] | undefined) ?? []).filter((m) => !String(m['name']).startsWith('perseus-')), ...mounts];
     if (i === 0) {
       const resources = { ...((c['resources'] as Json | undefined) ?? {}) };
-      const resourceName = spec.gpu?.resourceName ?? 'nvidia.com/gpu';
+      const resourceName = spec.gpu.resourceName;
       const limits = { ...((resources['limits'] as Json | undefined) ?? {}) };
       limits[resourceName] ??= tensorParallel;
       resources['limits'] = limits;
@@ -94,7 +89,7 @@ export function buildPod(job: PerseusTrainingJob, spec: JobSpec, role: PodRole, 
   });
   podSpec.volumes = [
     ...(podSpec.volumes ?? []).filter((v) => !String(v['name']).startsWith('perseus-')),
-    { name: 'perseus-agent', hostPath: { path: AGENT_SOCKET_DIR, type: 'DirectoryOrCreate' } },
+    { name: 'perseus-agent', hostPath: { path: AGENT_SOCKET_HOST_DIR, type: 'DirectoryOrCreate' } },
     {
       name: 'perseus-token',
       projected: {
@@ -134,7 +129,7 @@ export function buildService(job: PerseusTrainingJob): KubeObject {
 export function buildRank(job: PerseusTrainingJob, name: string, spec: RankSpec, node: string | undefined): KubeObject {
   const labels: Record<string, string> = { [LABELS.pipeline]: String(spec.pipeline), [LABELS.stage]: String(spec.stage) };
   if (node !== undefined) labels[LABELS.node] = node;
-  return { apiVersion: API_VERSION, kind: 'PerseusRank', metadata: childMeta(job, name, labels), spec: spec as unknown as Json };
+  return { apiVersion: API_VERSION, kind: RANK_NAMES.kind, metadata: childMeta(job, name, labels), spec: spec as unknown as Json };
 }
 
 export function buildConfigMap(job: PerseusTrainingJob, data: Record<string, string>): KubeObject {

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { FrequencyPlan, PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
 import { allMaxPlan, choosePlan, evaluatePlan, solveFrontier, type Frontier, type SolvedPoint } from '../planner/index.ts';
 import type { FittedPlan } from '../planner/frontier.ts';
-import type { FrontierState, SolveRequest } from './decide.ts';
+import type { FrontierState, SolveRequest } from './decision.ts';
 
 /** A frontier in transferable form: points plus every point's clocks in one flat array. */
 export interface CompactFrontier {

@@ -5,7 +5,7 @@
 // other pipelines follow it to the new target, but only once its window holds one pace (every sample
 // within the threshold of the others): a window that mixes the old and the new pace, as while it
 // recovers, is a transition, and re-planning for its mean would only be undone a few iterations later.
-import type { JobStatus, PerseusRank } from '../api/index.ts';
+import { rankName, type JobStatus, type PerseusRank } from '../api/index.ts';
 
 export type StragglerEntry = NonNullable<JobStatus['stragglers']>[number];
 
@@ -35,7 +35,7 @@ export function measuredPipelineSeconds(input: DetectionInput, pipeline: number)
   let steady = true;
   const throttle = new Set<string>();
   for (let stage = 0; stage < input.stages; stage++) {
-    const rank = input.ranks.get(`${input.jobName}-p${pipeline}-s${stage}`);
+    const rank = input.ranks.get(rankName(input.jobName, pipeline, stage));
     const status = rank?.status;
     // Every stage must have reported a full window: the pipeline's time is its slowest stage's, and a
     // partial view (the last stage reports less time than the first in 1F1B) would read as a recovery.

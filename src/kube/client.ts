@@ -11,6 +11,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
+import { GROUP, JOB_NAMES, RANK_NAMES, VERSION } from '../api/names.ts';
 import { toKubeError } from './errors.ts';
 
 /** A Kubernetes object as JSON. */
@@ -46,8 +47,8 @@ export const SERVICES: ResourceKind = { group: '', version: 'v1', plural: 'servi
 export const CONFIGMAPS: ResourceKind = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' };
 export const EVENTS: ResourceKind = { group: '', version: 'v1', plural: 'events', kind: 'Event' };
 export const LEASES: ResourceKind = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease' };
-export const JOBS: ResourceKind = { group: 'perseus.energy', version: 'v1alpha1', plural: 'perseustrainingjobs', kind: 'PerseusTrainingJob' };
-export const RANKS: ResourceKind = { group: 'perseus.energy', version: 'v1alpha1', plural: 'perseusranks', kind: 'PerseusRank' };
+export const JOBS: ResourceKind = { group: GROUP, version: VERSION, plural: JOB_NAMES.plural, kind: JOB_NAMES.kind };
+export const RANKS: ResourceKind = { group: GROUP, version: VERSION, plural: RANK_NAMES.plural, kind: RANK_NAMES.kind };
 
 export function apiVersionOf(kind: ResourceKind): string {
   return kind.group === '' ? kind.version : `${kind.group}/${kind.version}`;
@@ -165,7 +166,7 @@ export class ClientKubeApi implements KubeApi {
     const sel = labelSelector === undefined ? {} : { labelSelector };
     const ns = namespace;
     const result = await this.call<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>(`list ${kind.plural}`, () => {
-      if (kind.group === 'perseus.energy') {
+      if (kind.group === GROUP) {
         const base = { group: kind.group, version: kind.version, plural: kind.plural, ...sel };
         return ns === undefined ? this.custom.listClusterCustomObject(base) : this.custom.listNamespacedCustomObject({ ...base, namespace: ns });
       }
@@ -191,7 +192,7 @@ export class ClientKubeApi implements KubeApi {
   async get(kind: ResourceKind, namespace: string, name: string): Promise<KubeObject | undefined> {
     try {
       return await this.call<KubeObject>(`get ${kind.plural} ${namespace}/${name}`, () => {
-        if (kind.group === 'perseus.energy') return this.custom.getNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name });
+        if (kind.group === GROUP) return this.custom.getNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name });
         switch (kind.plural) {
           case 'pods':
             return this.core.readNamespacedPod({ namespace, name });
@@ -214,7 +215,7 @@ export class ClientKubeApi implements KubeApi {
   create(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject> {
     const body = { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object } as never;
     return this.call(`create ${kind.plural} ${namespace}/${object.metadata.name}`, () => {
-      if (kind.group === 'perseus.energy') return this.custom.createNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, body });
+      if (kind.group === GROUP) return this.custom.createNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, body });
       switch (kind.plural) {
         case 'pods':
           return this.core.createNamespacedPod({ namespace, body });
@@ -235,7 +236,7 @@ export class ClientKubeApi implements KubeApi {
   mergePatch(kind: ResourceKind, namespace: string, name: string, patch: unknown, options: { status?: boolean } = {}): Promise<KubeObject> {
     const body = patch as never;
     return this.call(`patch ${kind.plural}${options.status === true ? '/status' : ''} ${namespace}/${name}`, () => {
-      if (kind.group === 'perseus.energy') {
+      if (kind.group === GROUP) {
         const req = { group: kind.group, version: kind.version, plural: kind.plural, namespace, name, body };
         return options.status === true ? this.custom.patchNamespacedCustomObjectStatus(req, mergePatch) : this.custom.patchNamespacedCustomObject(req, mergePatch);
       }
@@ -258,7 +259,7 @@ export class ClientKubeApi implements KubeApi {
     const name = object.metadata.name;
     const body = { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object } as never;
     return this.call(`replace ${kind.plural} ${namespace}/${name}`, () => {
-      if (kind.group === 'perseus.energy') return this.custom.replaceNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name, body });
+      if (kind.group === GROUP) return this.custom.replaceNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name, body });
       if (kind.plural === 'leases') return this.coordination.replaceNamespacedLease({ namespace, name, body });
       throw new Error(`unsupported resource ${kind.plural}`);
     });
@@ -268,7 +269,7 @@ export class ClientKubeApi implements KubeApi {
     const propagationPolicy = options.propagation ?? 'Background';
     try {
       await this.call(`delete ${kind.plural} ${namespace}/${name}`, () => {
-        if (kind.group === 'perseus.energy') {
+        if (kind.group === GROUP) {
           return this.custom.deleteNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name, propagationPolicy });
         }
         switch (kind.plural) {

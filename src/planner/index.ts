@@ -1,6 +1,6 @@
 // The planner's public API: pure functions from a StageProfile and a PipelineSpec to a Frontier and
 // FrequencyPlans. No Kubernetes, NVML, filesystem or logging.
-export { parseStageProfile, parseStageProfileCsv, parseStageProfileJson, stageProfileToCsv, commonClocksMhz } from './profile.ts';
+export { parseStageProfile, parseStageProfileCsv, parseStageProfileJson, stageProfileToCsv, measurementsToCsv, commonClocksMhz } from './profile.ts';
 export { buildPipelineDag, buildDagFromSpec, longestPath, scheduleTimes, oneFOneBOrder, type ComputationDag, type ComputationSpec } from './dag.ts';
 export { buildOperationSpecs, paretoFilter, optionForDuration, type OperationSpec, type ExecutionOption } from './options.ts';
 export { solveFrontier, solveStageFrontier, type Frontier, type SolvedPoint, type ProgressCallback } from './frontier.ts';

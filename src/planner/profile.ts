@@ -173,8 +173,13 @@ export function stageProfileToCsv(profile: StageProfile): string {
   const rows = [...profile.measurements].sort(
     (a, b) => a.stage - b.stage || b.frequencyMhz - a.frequencyMhz || a.instruction.localeCompare(b.instruction),
   );
-  const lines = rows.map((m) => `${m.stage},${m.instruction},${m.frequencyMhz},${m.timeSeconds},${m.energyJoules}`);
-  return `stage,instruction,frequency,time,energy\n${lines.join('\n')}\n`;
+  return measurementsToCsv(rows);
+}
+
+/** Measurements as the CSV form in their given order (with header and trailing newline). */
+export function measurementsToCsv(measurements: readonly ProfileMeasurement[]): string {
+  const lines = measurements.map((m) => `${m.stage},${m.instruction},${m.frequencyMhz},${m.timeSeconds},${m.energyJoules}`);
+  return `${COLUMNS.join(',')}\n${lines.join('\n')}\n`;
 }
 
 /** The clocks measured for every stage and instruction, highest first: the clocks a plan may use. */

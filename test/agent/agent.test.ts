@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Instruction, PlannedComputation, StageProfile } from '../../src/api/planner-types.ts';
 import { sweepClocksMhz } from '../../src/agent/profiler.ts';
-import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
+import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
 import { fakeNvmlUnavailable } from '../nvml/fake-nvml.ts';
 import { createHarness, flush, profileCost, rankSpec, sha256, type Harness } from './harness.ts';
 
-const profile = parseStageProfileCsv(readFileSync(new URL('../fixtures/fake-nvml/profile.csv', import.meta.url), 'utf8'));
+const profile = unwrap(parseStageProfileCsv(readFileSync(new URL('../fixtures/fake-nvml/profile.csv', import.meta.url), 'utf8')));
 const GPU1 = 'GPU-fake-0001';
 const GPU2 = 'GPU-fake-0002';
 
@@ -297,7 +297,7 @@ describe('node agent core (fake NVML)', function () {
       const e = 20 + Math.abs(i - 3) * 0.5;
       rows.push(`0,forward,${f},${(0.05 * 1410) / f},${e}`, `0,backward,${f},${(0.1 * 1410) / f},${2 * e}`);
     });
-    const rising = parseStageProfileCsv(rows.join('\n'));
+    const rising = unwrap(parseStageProfileCsv(rows.join('\n')));
     h = createHarness({ graphics_clocks: clocks.join(',') });
     h.pods.set('team/job-worker-1', [GPU1]);
     h.agent.start();

@@ -11,7 +11,7 @@ import type { Gpu, GpuProvider } from '../../src/nvml/gpu.ts';
 import { NvmlLibrary } from '../../src/nvml/koffi-nvml.ts';
 import { ScaledSimTime } from '../../src/nvml/sim-clock.ts';
 import { SimulatedGpuProvider } from '../../src/nvml/simulated-gpu.ts';
-import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
+import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
 
 interface Config {
   socketPath: string;
@@ -27,7 +27,7 @@ const config = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as Config
 const provider: GpuProvider =
   config.nvmlLibrary !== undefined
     ? NvmlLibrary.open({ libraryPath: config.nvmlLibrary })
-    : SimulatedGpuProvider.fromProfile(config.simulatedGpus ?? 1, parseStageProfileCsv(readFileSync(config.profileCsv ?? '', 'utf8')), new ScaledSimTime(1));
+    : SimulatedGpuProvider.fromProfile(config.simulatedGpus ?? 1, unwrap(parseStageProfileCsv(readFileSync(config.profileCsv ?? '', 'utf8'))), new ScaledSimTime(1));
 const gpus: readonly Gpu[] = provider.gpus;
 const metrics = new AgentMetrics('fake-node');
 const pods = new Map(config.ranks.map((r) => [`${r.namespace}/${r.podName}`, r.gpus]));

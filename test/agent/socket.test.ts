@@ -8,12 +8,12 @@ import { NodeAgent } from '../../src/agent/agent.ts';
 import { AgentSocketServer, LineSplitter } from '../../src/agent/socket-server.ts';
 import { ManualSimTime } from '../../src/nvml/sim-clock.ts';
 import { SimulatedGpu } from '../../src/nvml/simulated-gpu.ts';
-import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
+import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
 import { readFileSync } from 'node:fs';
 import { createFakeNvml, fakeNvmlUnavailable } from '../nvml/fake-nvml.ts';
 import { rankSpec } from './harness.ts';
 
-const profile = parseStageProfileCsv(readFileSync(new URL('../fixtures/fake-nvml/profile.csv', import.meta.url), 'utf8'));
+const profile = unwrap(parseStageProfileCsv(readFileSync(new URL('../fixtures/fake-nvml/profile.csv', import.meta.url), 'utf8')));
 
 function open(path: string): Promise<{ socket: Socket; lines: string[]; send: (s: string) => void; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {

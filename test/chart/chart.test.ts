@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AGENT_SOCKET_DIR } from '../../src/controller/objects.ts';
+import { AGENT_SOCKET_HOST_DIR as AGENT_SOCKET_DIR } from '../../src/api/names.ts';
 import { crdCopies, ROOT } from '../../scripts/gen-manifests.ts';
 import { CHART, get, helm, MONITORING_API, ofKind, one, render, sets, type K8sObject } from './helm.ts';
 

@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import type { JobStatus, PerseusRank, PerseusTrainingJob, RankStatus } from '../../src/api/index.ts';
 import { stageProfileToCsv } from '../../src/planner/index.ts';
-import { decide, type Decision, type FrontierState, type PodInfo } from '../../src/controller/decide.ts';
-import { sha256Hex, TOKEN_ANNOTATION } from '../../src/controller/objects.ts';
+import { decide } from '../../src/controller/decide.ts';
+import type { Decision, FrontierState, PodInfo } from '../../src/controller/decision.ts';
+import { TOKEN_ANNOTATION } from '../../src/api/names.ts';
+import { sha256Hex } from '../../src/controller/objects.ts';
 import { solveInline } from '../../src/controller/planner-service.ts';
 import type { KubeObject } from '../../src/kube/client.ts';
 import { makeJob, syntheticProfile } from './fixtures.ts';

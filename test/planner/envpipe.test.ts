@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { envPipePlan } from '../../src/emulation/envpipe.ts';
+import { envPipePlan } from '../../src/planner/baselines/envpipe.ts';
 import { allMaxPlan, choosePlan, evaluatePlan, solveFrontier } from '../../src/planner/index.ts';
 import { loadProfile } from './helpers.ts';
 

@@ -3,7 +3,7 @@
 // strips pod template fields such as tolerations, and the CEL rules are gone).
 import assert from 'node:assert/strict';
 import { allCrds } from '../../src/api/crds.ts';
-import { ClientKubeletApi } from '../../src/kube/sim-cluster.ts';
+import { ClientKubeletApi } from '../../src/sim/kubelet-api.ts';
 import { fetchJson, startHarness, type Harness } from './helpers.ts';
 import { describeOnServers } from '../support/servers.ts';
 

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/controller/log.ts';
 import { Operator } from '../../src/controller/operator.ts';
 import { systemClock } from '../../src/kube/clock.ts';
 import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
-import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
+import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
 import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
 import { BUNDLED_GPUS, defaultJob } from '../../src/sim/simulate/job.ts';
 import { summarizeJob } from '../../src/sim/simulate/report.ts';
@@ -53,7 +53,7 @@ describe('perseus simulate --kubeconfig (attached to a separate API server and c
     nodes: 2,
     gpusPerNode: 8,
     gpuName: 'A100',
-    profile: parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8')),
+    profile: unwrap(parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8'))),
     blockingPowerWatts: 83.64,
     timeScale: 200,
     iterations: 24,

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
+import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
 import { BUNDLED_GPUS, defaultJob } from '../../src/sim/simulate/job.ts';
 import { summarizeJob, writeReport } from '../../src/sim/simulate/report.ts';
 import { runSimulation, type SimulationResult } from '../../src/sim/simulate/simulation.ts';
@@ -17,7 +17,7 @@ describe('perseus simulate (end to end)', function () {
   const straggler = parseStraggler('pipeline=1,factor=1.2,at=12,until=24');
 
   before(async () => {
-    const profile = parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8'));
+    const profile = unwrap(parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8')));
     result = await runSimulation({
       jobs: [defaultJob({ pipelines: 2, iterations: 48 })],
       nodes: 2,

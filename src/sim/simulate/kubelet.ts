@@ -4,10 +4,11 @@
 // with gracePeriodSeconds=0 once the worker stopped, as a real kubelet does.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { WORKER_ENV } from '../../api/names.ts';
 import { JOBS, PODS, type KubeApi, type KubeObject } from '../../kube/client.ts';
 import type { Clock } from '../../kube/clock.ts';
 import { Informer } from '../../kube/informer.ts';
-import type { KubeletApi } from '../../kube/sim-cluster.ts';
+import type { KubeletApi } from '../kubelet-api.ts';
 import type { Fabric } from './fabric.ts';
 import type { SimNode } from './node.ts';
 import { SIMULATED_NODE_TAINT, tolerates, type Toleration } from './taint.ts';
@@ -223,10 +224,10 @@ export class SimKubelet {
     this.bound.delete(key);
     const container = spec.containers[0]!;
     const env = new Map((container.env ?? []).map((e) => [e.name, e.value ?? '']));
-    const socketIn = env.get('PERSEUS_AGENT_SOCKET');
-    const tokenFile = env.get('PERSEUS_TOKEN_FILE');
-    const rank = env.get('PERSEUS_RANK');
-    const jobName = env.get('PERSEUS_JOB');
+    const socketIn = env.get(WORKER_ENV.agentSocket);
+    const tokenFile = env.get(WORKER_ENV.tokenFile);
+    const rank = env.get(WORKER_ENV.rank);
+    const jobName = env.get(WORKER_ENV.job);
     let worker: SimWorker | undefined;
     if (socketIn !== undefined && tokenFile !== undefined && rank !== undefined && jobName !== undefined) {
       const socketPath = this.resolvePath(pod, spec, container, node, socketIn);
@@ -236,7 +237,7 @@ export class SimKubelet {
       if (socketPath === undefined || tokenPath === undefined || topology === undefined) {
         this.o.log?.('Cannot start the simulated worker: the agent socket, token or job is missing', { pod: key });
       } else {
-        const role = env.get('PERSEUS_ROLE') === 'profiler' ? 'profiler' : 'worker';
+        const role = env.get(WORKER_ENV.role) === 'profiler' ? 'profiler' : 'worker';
         const iterations = role === 'profiler' ? Infinity : Number(env.get('SIM_ITERATIONS') ?? this.o.iterations);
         worker = new SimWorker(
           {
@@ -245,8 +246,8 @@ export class SimKubelet {
             rank,
             job: jobName,
             role,
-            pipeline: Number(env.get('PERSEUS_PIPELINE') ?? 0),
-            stage: Number(env.get('PERSEUS_STAGE') ?? 0),
+            pipeline: Number(env.get(WORKER_ENV.pipeline) ?? 0),
+            stage: Number(env.get(WORKER_ENV.stage) ?? 0),
             stages: topology.stages,
             microbatches: topology.microbatches,
             worldSize: Number(env.get('WORLD_SIZE') ?? topology.stages),

@@ -9,6 +9,7 @@ import { KubeRankWiring } from '../../agent/kube-ranks.ts';
 import { AgentMetrics, serveAgentHttp } from '../../agent/metrics.ts';
 import { AgentSocketServer } from '../../agent/socket-server.ts';
 import type { AgentLogger } from '../../agent/types.ts';
+import { AGENT_SOCKET_FILE, AGENT_SOCKET_HOST_DIR } from '../../api/names.ts';
 import type { StageProfile } from '../../api/planner-types.ts';
 import type { KubeApi } from '../../kube/client.ts';
 import { systemClock } from '../../kube/clock.ts';
@@ -17,7 +18,6 @@ import type { LineReceipts } from './worker.ts';
 import type { VirtualTime } from './virtual-time.ts';
 
 /** Where the agent listens on a node (the hostPath the controller mounts into pods). */
-export const AGENT_SOCKET_HOST_DIR = '/var/run/perseus';
 
 export interface SimNodeOptions {
   readonly name: string;
@@ -113,7 +113,7 @@ export class SimNode {
     };
     const dir = join(o.hostRoot, AGENT_SOCKET_HOST_DIR);
     mkdirSync(dir, { recursive: true });
-    this.socketPath = join(dir, 'agent.sock');
+    this.socketPath = join(dir, AGENT_SOCKET_FILE);
     this.server = new AgentSocketServer(this.agent, { path: this.socketPath });
   }
 

@@ -6,12 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allCrds } from '../../api/crds.ts';
 import type { JobStatus } from '../../api/job.ts';
+import { CONFIG_MAP_KEYS, configMapName, DEFAULT_GPU_RESOURCE } from '../../api/names.ts';
 import type { PipelineSpec, StageProfile } from '../../api/planner-types.ts';
 import { createLogger } from '../../controller/log.ts';
 import { Operator } from '../../controller/operator.ts';
 import { ClientKubeApi, CONFIGMAPS, JOBS, kubeConfigFromYaml, loadKubeConfig, RANKS, type KubeApi, type KubeObject } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
-import { ClientKubeletApi } from '../../kube/sim-cluster.ts';
+import { ClientKubeletApi } from '../kubelet-api.ts';
 import { allMaxPlan, evaluatePlan, parseStageProfileCsv } from '../../planner/index.ts';
 import { startApiServer, type ApiServer } from '../apiserver/index.ts';
 import { Fabric, type IterationRecord } from './fabric.ts';
@@ -192,8 +193,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       const name = `${nodePrefix}-${i}`;
       await kubelet.registerNode({
         name,
-        labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': o.gpuName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''), 'perseus.energy/simulated': 'true' },
-        capacity: { cpu: '96', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(o.gpusPerNode) },
+        labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': o.gpuName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''), [SIMULATED_NODE_TAINT.key]: 'true' },
+        capacity: { cpu: '96', memory: '1Ti', pods: '110', [DEFAULT_GPU_RESOURCE]: String(o.gpusPerNode) },
         // Nothing but the simulated jobs (which tolerate it) may land on a node whose kubelet is simulated.
         taints: [SIMULATED_NODE_TAINT],
       });
@@ -223,7 +224,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       fabric,
       nodes,
       schedule: o.kubeconfig === undefined || o.schedulePods === true,
-      gpuResource: 'nvidia.com/gpu',
+      gpuResource: DEFAULT_GPU_RESOURCE,
       iterations: o.iterations,
       ...(o.straggler === undefined ? {} : { straggler: o.straggler }),
       log,
@@ -340,7 +341,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       const pipeline: PipelineSpec = { stages: topo.stages, microbatches: topo.microbatches, schedule: topo.schedule ?? '1F1B' };
       const pipelines = topo.dataParallel ?? 1;
       const base = evaluatePlan(allMaxPlan(o.profile, pipeline), o.profile, pipeline, o.blockingPowerWatts);
-      const cm = await api.get(CONFIGMAPS, ns, `${j.metadata.name}-perseus`);
+      const cm = await api.get(CONFIGMAPS, ns, configMapName(j.metadata.name));
       const rec = records.get(key)!;
       jobs.push({
         namespace: ns,
@@ -351,7 +352,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
         phases: phases.get(key) ?? [],
         generations: generations.get(key) ?? [],
         status: statuses.get(key),
-        profileCheck: checkProfile((cm?.['data'] as Record<string, string> | undefined)?.['profile.csv'], o.profile),
+        profileCheck: checkProfile((cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_MAP_KEYS.profile], o.profile),
         baseline: { iterationSeconds: base.timeSeconds, iterationEnergyJoules: base.energyJoules * pipelines },
         profiling: rec.profiling,
         training: rec.training,

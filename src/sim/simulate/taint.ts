@@ -1,7 +1,7 @@
 // Simulated nodes carry a NoSchedule taint: attached to a real cluster, nothing but the simulated jobs
 // (whose pod templates get the matching toleration) may be scheduled onto a node whose kubelet is
 // simulated, by the cluster's scheduler or by the simulation's own.
-import type { Taint } from '../../kube/sim-cluster.ts';
+import type { Taint } from '../kubelet-api.ts';
 import type { JobManifest } from './job.ts';
 
 export interface Toleration {

@@ -1,8 +1,8 @@
 // EnvPipe's plan, for comparison: the outer envelope (the last stage, and each stage's first forward and
 // last backward) at the top clock, everything else at the lowest Pareto clock, then the lowest clocks on the
 // critical path raised step by step until the iteration is no longer than the envelope (all-max) time.
-import type { FrequencyPlan, PipelineSpec, StageProfile } from '../api/planner-types.ts';
-import { allMaxPlan, buildPipelineDag, evaluatePlan, paretoFilter, scheduleTimes, unwrap, type PlanEvaluation } from '../planner/index.ts';
+import type { FrequencyPlan, PipelineSpec, StageProfile } from '../../api/planner-types.ts';
+import { allMaxPlan, buildPipelineDag, evaluatePlan, paretoFilter, scheduleTimes, unwrap, type PlanEvaluation } from '../index.ts';
 
 /** Builds EnvPipe's plan and returns it with its true time and energy. */
 export function envPipePlan(profile: StageProfile, pipeline: PipelineSpec, blockingPowerWatts: number): { plan: FrequencyPlan; truth: PlanEvaluation } {

@@ -1,7 +1,7 @@
 // Cluster operations that only a kubelet (and the simulator acting as one) performs: registering Nodes and
 // their status, binding pods, finishing a graceful pod deletion, and installing CRDs and namespaces.
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { toKubeError } from './errors.ts';
+import { toKubeError } from '../kube/errors.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
