@@ -6,7 +6,8 @@ import type { FrequencyPlan, PipelineSpec, PlannerOptions, ProfileMeasurement, S
 import type { Frontier } from '../planner/index.ts';
 import { choosePlan, fastestPlan, frontierToCsv, parseStageProfileCsv, stageProfileToCsv } from '../planner/index.ts';
 import type { KubeObject } from '../kube/client.ts';
-import { JOB_CONDITIONS, findCondition, setCondition } from './conditions.ts';
+import { findCondition, setCondition } from '../api/conditions.ts';
+import { JOB_CONDITIONS } from './conditions.ts';
 import { buildPod, buildRank, buildService, configMapName, LABELS, podName, sha256Hex, type PodRole } from './objects.ts';
 import { detectStragglers, type StragglerEntry } from './stragglers.ts';
 
