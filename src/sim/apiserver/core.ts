@@ -10,7 +10,8 @@ import { clone, deepEqual, isObject, nowTimestamp, type Json, type JsonObject, t
 import { listObjects, type ListOptions, type ListResult } from './list.ts';
 import { serverSideApply, trackUpdate, type Writer } from './managed-fields.ts';
 import { appliedObject, patchedObject } from './patch-bodies.ts';
-import { coreEventToEventsV1, eventsV1ToCoreEvent, Registry, type ResourceType } from './resources.ts';
+import { coreEventToEventsV1, eventsV1ToCoreEvent } from './event-versions.ts';
+import { Registry, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from './selectors.ts';
 import { objectKey, Store, type ChangeEvent } from './store.ts';
 
