@@ -1,6 +1,6 @@
 // A KubeApi that reports every successful contact with the API server (a call that returned, a watch event
 // other than ERROR, bookmarks included): what a lease on the API server renews itself with.
-import type { KubeApi, KubeObject, ListResult, ResourceKind, WatchEvent } from './client.ts';
+import type { KubeApi, WatchEvent } from './client.ts';
 
 /** Calls `onContact` after every successful API call and watch event (bookmarks included). */
 export class ContactTrackingApi implements KubeApi {
@@ -15,42 +15,29 @@ export class ContactTrackingApi implements KubeApi {
     return v;
   }
 
-  list(kind: ResourceKind, namespace: string | undefined, labelSelector?: string): Promise<ListResult> {
-    return this.track(this.api.list(kind, namespace, labelSelector));
+  list(...a: Parameters<KubeApi['list']>): ReturnType<KubeApi['list']> {
+    return this.track(this.api.list(...a));
   }
-  get(kind: ResourceKind, namespace: string, name: string): Promise<KubeObject | undefined> {
-    return this.track(this.api.get(kind, namespace, name));
+  get(...a: Parameters<KubeApi['get']>): ReturnType<KubeApi['get']> {
+    return this.track(this.api.get(...a));
   }
-  create(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject> {
-    return this.track(this.api.create(kind, namespace, object));
+  create(...a: Parameters<KubeApi['create']>): ReturnType<KubeApi['create']> {
+    return this.track(this.api.create(...a));
   }
-  mergePatch(kind: ResourceKind, namespace: string, name: string, patch: unknown, options?: { status?: boolean }): Promise<KubeObject> {
-    return this.track(this.api.mergePatch(kind, namespace, name, patch, options));
+  mergePatch(...a: Parameters<KubeApi['mergePatch']>): ReturnType<KubeApi['mergePatch']> {
+    return this.track(this.api.mergePatch(...a));
   }
-  replace(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject> {
-    return this.track(this.api.replace(kind, namespace, object));
+  replace(...a: Parameters<KubeApi['replace']>): ReturnType<KubeApi['replace']> {
+    return this.track(this.api.replace(...a));
   }
-  delete(kind: ResourceKind, namespace: string, name: string, options?: { propagation?: 'Background' | 'Foreground' | 'Orphan' }): Promise<boolean> {
-    return this.track(this.api.delete(kind, namespace, name, options));
+  delete(...a: Parameters<KubeApi['delete']>): ReturnType<KubeApi['delete']> {
+    return this.track(this.api.delete(...a));
   }
-  watch(
-    kind: ResourceKind,
-    namespace: string | undefined,
-    options: { resourceVersion: string; labelSelector?: string; timeoutSeconds: number },
-    onEvent: (event: WatchEvent) => void,
-    done: (err: unknown) => void,
-  ): Promise<{ abort(): void }> {
-    return this.track(
-      this.api.watch(
-        kind,
-        namespace,
-        options,
-        (event) => {
-          if (event.type !== 'ERROR') this.onContact();
-          onEvent(event);
-        },
-        done,
-      ),
-    );
+  watch(...[kind, namespace, options, onEvent, done]: Parameters<KubeApi['watch']>): ReturnType<KubeApi['watch']> {
+    const tracked = (event: WatchEvent): void => {
+      if (event.type !== 'ERROR') this.onContact();
+      onEvent(event);
+    };
+    return this.track(this.api.watch(kind, namespace, options, tracked, done));
   }
 }
