@@ -1,164 +1,19 @@
 // The node agent's Kubernetes wiring: watches the PerseusRanks of this node (label perseus.energy/node,
 // which the controller sets once the rank's pod is scheduled), feeds them to NodeAgent.upsertRank/removeRank,
 // writes AgentRankStatus back to each rank's status subresource and keeps the agent's API-server lease.
-import type { RankSpec, RankStatus } from '../api/rank.ts';
-import { LABELS, RANK_CONDITIONS } from '../api/names.ts';
+import type { Condition } from '../api/job.ts';
+import type { RankStatus } from '../api/rank.ts';
+import { LABELS } from '../api/names.ts';
 import type { Clock } from '../kube/clock.ts';
-import { RANKS, type KubeApi, type KubeObject, type ListResult, type ResourceKind, type WatchEvent } from '../kube/client.ts';
+import { RANKS, type KubeApi, type KubeObject } from '../kube/client.ts';
+import { ContactTrackingApi } from '../kube/contact-tracking.ts';
 import { Informer } from '../kube/informer.ts';
 import type { NodeAgent } from './agent.ts';
-import type { AgentLogger, AgentRankSpec, AgentRankStatus, ProfilingSweepSpec, RankKey, RankStatusSink } from './types.ts';
+import { agentRankSpecOf } from './rank-spec.ts';
+import { rankStatusPatch } from './rank-status.ts';
+import type { AgentLogger, AgentRankSpec, AgentRankStatus, RankKey, RankStatusSink } from './types.ts';
 
 /** The label the controller puts on a rank once its pod is bound to a node. */
-
-/** Maps a PerseusRank object to the agent's view; undefined when the object is not a usable rank. */
-export function agentRankSpecOf(obj: KubeObject, previous?: AgentRankSpec): AgentRankSpec | undefined {
-  const spec = obj['spec'] as RankSpec | undefined;
-  if (spec === undefined || typeof spec.podName !== 'string' || typeof spec.jobName !== 'string') return undefined;
-  const namespace = obj.metadata.namespace ?? 'default';
-  const profile = spec.profile;
-  let profiling: ProfilingSweepSpec | undefined;
-  if (profile !== undefined) {
-    profiling = {
-      warmupIterations: profile.warmupIterations,
-      iterationsPerClock: profile.iterationsPerClock,
-      clockStrideMhz: profile.clockStrideMhz,
-      earlyStop: profile.earlyStop ?? true,
-      ...(profile.frequenciesMhz === undefined ? {} : { frequenciesMhz: profile.frequenciesMhz }),
-      ...(profile.minFrequencyMhz === undefined ? {} : { minFrequencyMhz: profile.minFrequencyMhz }),
-      ...(profile.maxFrequencyMhz === undefined ? {} : { maxFrequencyMhz: profile.maxFrequencyMhz }),
-    };
-    // The agent restarts a sweep when the sweep object changes: keep the previous one when it is equal.
-    if (previous?.profiling !== undefined && JSON.stringify(previous.profiling) === JSON.stringify(profiling)) profiling = previous.profiling;
-  }
-  const plan = spec.plan;
-  return {
-    namespace,
-    name: obj.metadata.name,
-    job: spec.jobName,
-    pipeline: spec.pipeline,
-    stage: spec.stage,
-    podName: spec.podName,
-    mode: spec.mode,
-    tokenSha256: spec.tokenSha256 ?? '',
-    ...(profiling === undefined ? {} : { profiling }),
-    ...(plan === undefined
-      ? {}
-      : {
-          plan: {
-            generation: plan.generation,
-            granularity: plan.granularity,
-            stagePlan: {
-              stage: spec.stage,
-              computations: (plan.computations ?? []).map((c) => ({ instruction: c.instruction, microbatch: c.microbatch, chunk: c.chunk, frequencyMhz: c.frequencyMhz })),
-              ...(plan.frequencyMhz === undefined ? {} : { frequencyMhz: plan.frequencyMhz }),
-            },
-          },
-        }),
-  };
-}
-
-type Condition = NonNullable<RankStatus['conditions']>[number];
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/**
- * The rank status (src/api/rank.ts) for an agent report. Fields the agent no longer reports are nulled so
- * that the merge patch removes them. `previous` keeps lastTransitionTime of unchanged conditions.
- */
-export function rankStatusPatch(status: AgentRankStatus, spec: AgentRankSpec | undefined, nowMs: number, previous: readonly Condition[] = []): Record<string, unknown> {
-  const now = iso(nowMs);
-  const conditions: Condition[] = [];
-  const condition = (type: string, s: 'True' | 'False', reason: string, message: string): void => {
-    const old = previous.find((c) => c.type === type);
-    const lastTransitionTime = old !== undefined && old.status === s ? old.lastTransitionTime : now;
-    conditions.push({ type, status: s, reason, message, lastTransitionTime } as Condition);
-  };
-  if (status.mode === 'Profile') {
-    if (status.profile !== undefined) {
-      condition(RANK_CONDITIONS.profiled, 'True', 'SweepComplete', `Measured ${status.profile.measurements.length} rows${status.profile.stoppedEarly ? ' (stopped early: energy kept rising)' : ''}`);
-    } else if (status.profilingProgress !== undefined) {
-      condition(RANK_CONDITIONS.profiled, 'False', 'InProgress', `Swept ${status.profilingProgress.clocksDone} of ${status.profilingProgress.clocksPlanned} clocks`);
-    } else {
-      condition(RANK_CONDITIONS.profiled, 'False', 'InProgress', status.lastError ?? 'Waiting for the training connection');
-    }
-  }
-  const wanted = spec?.mode === 'Run' ? spec.plan?.generation : undefined;
-  if (status.mode === 'Run' && wanted !== undefined && status.appliedPlanGeneration === wanted) {
-    condition(RANK_CONDITIONS.planApplied, 'True', 'PlanApplied', `The clocks follow plan generation ${wanted}`);
-  } else if (status.mode === 'Run') {
-    condition(RANK_CONDITIONS.planApplied, 'False', status.lastError !== undefined ? 'Error' : 'Pending', status.lastError ?? `Waiting for the pod's GPUs and training connection (plan generation ${wanted ?? 'none'})`);
-  } else {
-    condition(RANK_CONDITIONS.planApplied, 'False', status.mode, `The rank is in ${status.mode} mode`);
-  }
-  return {
-    node: status.node,
-    gpuUuids: [...status.gpuUuids],
-    appliedPlanGeneration: status.appliedPlanGeneration ?? null,
-    iterations: status.appliedPlanGeneration === undefined ? null : status.recentIterationSeconds.length,
-    recentIterationSeconds: status.recentIterationSeconds.slice(-256),
-    throttleReasons: [...status.throttleReasons],
-    stageProfile: status.profile === undefined ? null : status.profile.measurements.map((m) => ({ ...m })),
-    blockingPowerWatts: status.profile?.blockingPowerWatts ?? null,
-    lastReportTime: now,
-    conditions,
-  };
-}
-
-/** Calls `onContact` after every successful API call and watch event (bookmarks included). */
-class ContactTrackingApi implements KubeApi {
-  constructor(
-    private readonly api: KubeApi,
-    private readonly onContact: () => void,
-  ) {}
-
-  private async track<T>(p: Promise<T>): Promise<T> {
-    const v = await p;
-    this.onContact();
-    return v;
-  }
-
-  list(kind: ResourceKind, namespace: string | undefined, labelSelector?: string): Promise<ListResult> {
-    return this.track(this.api.list(kind, namespace, labelSelector));
-  }
-  get(kind: ResourceKind, namespace: string, name: string): Promise<KubeObject | undefined> {
-    return this.track(this.api.get(kind, namespace, name));
-  }
-  create(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject> {
-    return this.track(this.api.create(kind, namespace, object));
-  }
-  mergePatch(kind: ResourceKind, namespace: string, name: string, patch: unknown, options?: { status?: boolean }): Promise<KubeObject> {
-    return this.track(this.api.mergePatch(kind, namespace, name, patch, options));
-  }
-  replace(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject> {
-    return this.track(this.api.replace(kind, namespace, object));
-  }
-  delete(kind: ResourceKind, namespace: string, name: string, options?: { propagation?: 'Background' | 'Foreground' | 'Orphan' }): Promise<boolean> {
-    return this.track(this.api.delete(kind, namespace, name, options));
-  }
-  watch(
-    kind: ResourceKind,
-    namespace: string | undefined,
-    options: { resourceVersion: string; labelSelector?: string; timeoutSeconds: number },
-    onEvent: (event: WatchEvent) => void,
-    done: (err: unknown) => void,
-  ): Promise<{ abort(): void }> {
-    return this.track(
-      this.api.watch(
-        kind,
-        namespace,
-        options,
-        (event) => {
-          if (event.type !== 'ERROR') this.onContact();
-          onEvent(event);
-        },
-        done,
-      ),
-    );
-  }
-}
 
 export interface KubeRankWiringOptions {
   readonly api: KubeApi;

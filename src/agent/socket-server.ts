@@ -1,8 +1,9 @@
 // The local training API on a Unix socket: framing (newline-delimited, capped line length), connection
-// limits, hello deadline and reply backpressure. Message semantics live in agent.ts (AgentSession).
+// limits, hello deadline and reply backpressure. Message semantics live in training-session.ts.
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { AgentSession, NodeAgent } from './agent.ts';
+import type { NodeAgent } from './agent.ts';
+import type { AgentSession } from './training-session.ts';
 import { MAX_LINE_BYTES, type ServerReply } from './protocol.ts';
 
 export interface SocketServerOptions {

@@ -1,6 +1,6 @@
 // The gates every pass goes through before a phase runs: the spec is valid (an invalid one fails the job,
 // naming the field), the job has been accepted (Pending), it is not suspended, and its active deadline holds.
-import { findCondition } from './conditions.ts';
+import { findCondition } from '../api/conditions.ts';
 import { JOB_CONDITIONS, validateJob, type ValidatedJobSpec } from '../api/index.ts';
 import { deletePods, idleRanks } from './children.ts';
 import { withActions, withCondition, withPhase, withRequeue, withStatus, type DecideContext, type Decision, type JobContext, type Step } from './decision.ts';

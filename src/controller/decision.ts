@@ -4,7 +4,7 @@ import type { JobPhase, JobStatus, PerseusRank, PerseusTrainingJob, PodRole, Val
 import type { PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
 import type { KubeObject } from '../kube/client.ts';
 import type { Frontier } from '../planner/index.ts';
-import { setCondition } from './conditions.ts';
+import { setCondition } from '../api/conditions.ts';
 
 /** What reconcile needs to know about a pod. */
 export interface PodInfo {

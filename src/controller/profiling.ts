@@ -5,7 +5,7 @@ import { CONFIG_MAP_KEYS, configMapName, JOB_CONDITIONS, podName, RANK_CONDITION
 import type { ProfileMeasurement, StageProfile } from '../api/planner-types.ts';
 import { stageProfileToCsv } from '../planner/index.ts';
 import { ChildActions, ensurePod, ensureRank, ensureService, rankBase } from './children.ts';
-import { findCondition } from './conditions.ts';
+import { findCondition } from '../api/conditions.ts';
 import { withActions, withCondition, withPhase, withRequeue, withStatus, type Decision, type JobContext, type PodDelete } from './decision.ts';
 import { failJob } from './finished.ts';
 

@@ -2,7 +2,8 @@
 // recording status sink, and a simulated training loop that sets the fake's power from a profile.
 import { createHash } from 'node:crypto';
 import type { Instruction, StageProfile } from '../../src/api/planner-types.ts';
-import { NodeAgent, type AgentSession } from '../../src/agent/agent.ts';
+import { NodeAgent } from '../../src/agent/agent.ts';
+import type { AgentSession } from '../../src/agent/training-session.ts';
 import { ManualClock } from '../../src/agent/clock.ts';
 import type { ServerReply } from '../../src/agent/protocol.ts';
 import type { AgentRankSpec, AgentRankStatus, RankKey } from '../../src/agent/types.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { parseStageProfileCsv } from '../../src/nvml/stage-profile-csv.ts';
+import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
 import { BUNDLED_GPUS, defaultJob, SIM_NAMESPACE, type JobManifest } from '../../src/sim/simulate/job.ts';
 import { runSimulation, type SimulationResult } from '../../src/sim/simulate/simulation.ts';
 import { CHART } from './helm.ts';
@@ -141,7 +141,7 @@ describe(`Prometheus scraping a simulation: dashboard queries and alert rules${S
     // The bundled GPT-3 job, with pipeline 1 slowed 1.2× from its 4th training iteration to the end. At
     // 25× a 2-core machine keeps up and one-second scrapes see every phase; 90 iterations leave the
     // straggler about 9 s of wall time after its detection, enough for the 4 s rule window.
-    const profile = parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8'));
+    const profile = unwrap(parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8')));
     const iterations = 90;
     simulation = runSimulation({
       jobs: [defaultJob({ pipelines: 2, iterations }), doomedJob()],

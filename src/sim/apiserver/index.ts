@@ -80,7 +80,6 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     stop: async () => {
       running = false;
       await http.close();
-      core.close();
     },
     restart: async () => {
       if (!running) throw new Error('restart: the server was stopped');

@@ -4,67 +4,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { ApiCore} from './core.ts';
 import { type DeleteOptions, type ListOptions, type WriteOptions } from './core.ts';
-import { ApiError, badRequest, internalError, methodNotAllowed, notAcceptable, notFound, tooManyRequests, type Status } from './errors.ts';
+import { serveNonResource } from './discovery.ts';
+import { ApiError, badRequest, internalError, methodNotAllowed, notAcceptable } from './errors.ts';
+import { FaultInjector, statusForCode, type Faults, type RequestInfo, type Verb } from './faults.ts';
+import { sendJson } from './http-reply.ts';
 import { isObject, type KubeObject } from './json.ts';
-import { openApiV2, openApiV3, openApiV3Index } from './openapi.ts';
 import { decodeKubeProtobuf, isProtobufContentType, protobufMediaType } from './protobuf.ts';
 import type { ResourceType } from './resources.ts';
-import type { ChangeEvent, StoreWatcher } from './store.ts';
+import { parseResourcePath, userAgentManager, wantsTable, type Route } from './routes.ts';
+import { tableOf } from './table.ts';
+import { serveWatch, type ActiveWatch } from './watch-stream.ts';
 
-/** The verbs a request can have (as in audit logs and RBAC). */
-export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection' | 'discovery';
-
-/** Describes one request for fault matching. */
-export interface RequestInfo {
-  verb: Verb;
-  method: string;
-  path: string;
-  resource?: string;
-  subresource?: string;
-  namespace?: string;
-  name?: string;
-}
-
-/** Which requests a fault applies to: every given field must match. */
-export interface RequestMatcher {
-  verb?: Verb | Verb[];
-  /** Exact path, or a pattern tested against the path (without query). */
-  path?: string | RegExp;
-  /** Plural resource name, e.g. `pods`. */
-  resource?: string;
-  namespace?: string;
-  name?: string;
-}
-
-interface Failure {
-  match: RequestMatcher;
-  code: number;
-  remaining: number;
-}
-
-interface ActiveWatch {
-  info: RequestInfo;
-  res: ServerResponse;
-  stalled: boolean;
-  buffered: string[];
-  close(): void;
-}
-
-/** Fault hooks for tests. */
-export interface Faults {
-  /** Fails the next `times` (default 1) matching requests with `code` (410, 429, 500, 503, ...). */
-  failNext(match: RequestMatcher, code: number, times?: number): void;
-  /** Fails every matching request with `code` until `clear()`. */
-  failAlways(match: RequestMatcher, code: number): void;
-  /** Closes matching open watches (the client sees the stream end); returns how many. */
-  dropWatches(match?: RequestMatcher): number;
-  /** Stops delivering events to matching open watches (connection stays open); returns a resume function. */
-  stallWatches(match?: RequestMatcher): () => void;
-  /** Compacts history: any watch or continue token from an older resourceVersion gets 410 Gone. */
-  compact(): void;
-  /** Removes all failure rules and resumes stalled watches. */
-  clear(): void;
-}
+export type { Faults, RequestInfo, RequestMatcher, Verb } from './faults.ts';
 
 export interface ServerOptions {
   host: string;
@@ -76,89 +27,13 @@ export interface ServerOptions {
   maxBodyBytes: number;
 }
 
-function matches(m: RequestMatcher, info: RequestInfo): boolean {
-  if (m.verb !== undefined && !(Array.isArray(m.verb) ? m.verb.includes(info.verb) : m.verb === info.verb)) return false;
-  if (m.path !== undefined && !(typeof m.path === 'string' ? m.path === info.path : m.path.test(info.path))) return false;
-  if (m.resource !== undefined && m.resource !== info.resource) return false;
-  if (m.namespace !== undefined && m.namespace !== info.namespace) return false;
-  if (m.name !== undefined && m.name !== info.name) return false;
-  return true;
-}
-
-function statusForCode(code: number, info: RequestInfo, core: ApiCore): ApiError {
-  switch (code) {
-    case 410:
-      return core.store.tooOld(Math.max(0, core.store.compactedRv - 1));
-    case 429:
-      return tooManyRequests(1);
-    case 404:
-      return notFound('', info.resource ?? '', info.name ?? '');
-    case 500:
-      return internalError('injected fault');
-    case 503:
-      return new ApiError(503, 'ServiceUnavailable', 'the server is currently unable to handle the request');
-    case 409:
-      return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${info.resource ?? ''} "${info.name ?? ''}": the object has been modified; please apply your changes to the latest version and try again`);
-    default:
-      return new ApiError(code, 'InternalError', `injected fault ${code}`);
-  }
-}
-
-/** Parsed resource path. */
-interface Route {
-  group: string;
-  version: string;
-  namespace: string | undefined;
-  plural: string;
-  name: string | undefined;
-  subresource: string | undefined;
-  legacyWatch: boolean;
-}
-
-function parseResourcePath(parts: string[]): Route | undefined {
-  let group: string;
-  let version: string;
-  let rest: string[];
-  if (parts[0] === 'api' && parts.length >= 3) {
-    group = '';
-    version = parts[1] ?? '';
-    rest = parts.slice(2);
-  } else if (parts[0] === 'apis' && parts.length >= 4) {
-    group = parts[1] ?? '';
-    version = parts[2] ?? '';
-    rest = parts.slice(3);
-  } else return undefined;
-  let legacyWatch = false;
-  if (rest[0] === 'watch') {
-    legacyWatch = true;
-    rest = rest.slice(1);
-  }
-  let namespace: string | undefined;
-  if (rest[0] === 'namespaces' && rest.length >= 3 && !(rest.length === 3 && (rest[2] === 'status' || rest[2] === 'finalize'))) {
-    namespace = rest[1];
-    rest = rest.slice(2);
-  }
-  const [plural, name, subresource, ...extra] = rest;
-  if (plural === undefined || extra.length > 0) return undefined;
-  return { group, version, namespace, plural, name, subresource, legacyWatch };
-}
-
-function userAgentManager(ua: string | undefined): string {
-  const prefix = (ua ?? '').split('/')[0]?.trim() ?? '';
-  return prefix === '' ? 'unknown' : prefix.slice(0, 128);
-}
-
-function wantsTable(accept: string | undefined): boolean {
-  return accept !== undefined && /as=Table/.test(accept) && /g=meta\.k8s\.io/.test(accept);
-}
-
 /** The HTTP server around an ApiCore. */
 export class ApiHttpServer {
   readonly core: ApiCore;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<ActiveWatch>();
-  private readonly failures: Failure[] = [];
+  private readonly faultInjector: FaultInjector;
   /** Requests served, by verb (for tests and the benchmark). */
   readonly requestCounts = new Map<string, number>();
   port: number;
@@ -169,6 +44,12 @@ export class ApiHttpServer {
   ) {
     this.core = core;
     this.port = options.port;
+    this.faultInjector = new FaultInjector(core.store, this.watches);
+  }
+
+  /** Fault hooks for tests. */
+  get faults(): Faults {
+    return this.faultInjector.faults;
   }
 
   async listen(): Promise<void> {
@@ -209,67 +90,12 @@ export class ApiHttpServer {
     return this.watches.size;
   }
 
-  readonly faults: Faults = {
-    failNext: (match, code, times = 1) => {
-      this.failures.push({ match, code, remaining: times });
-    },
-    failAlways: (match, code) => {
-      this.failures.push({ match, code, remaining: Infinity });
-    },
-    dropWatches: (match) => {
-      let n = 0;
-      for (const w of [...this.watches]) {
-        if (match === undefined || matches(match, w.info)) {
-          w.close();
-          n++;
-        }
-      }
-      return n;
-    },
-    stallWatches: (match) => {
-      const stalled = [...this.watches].filter((w) => match === undefined || matches(match, w.info));
-      for (const w of stalled) w.stalled = true;
-      return () => {
-        for (const w of stalled) {
-          w.stalled = false;
-          const lines = w.buffered.splice(0);
-          if (lines.length > 0 && !w.res.writableEnded) w.res.write(lines.join(''));
-        }
-      };
-    },
-    compact: () => this.core.store.compact(),
-    clear: () => {
-      this.failures.splice(0);
-      for (const w of this.watches) {
-        w.stalled = false;
-        const lines = w.buffered.splice(0);
-        if (lines.length > 0 && !w.res.writableEnded) w.res.write(lines.join(''));
-      }
-    },
-  };
-
-  private takeFailure(info: RequestInfo): Failure | undefined {
-    const index = this.failures.findIndex((f) => f.remaining > 0 && matches(f.match, info));
-    if (index < 0) return undefined;
-    const f = this.failures[index];
-    if (f === undefined) return undefined;
-    f.remaining -= 1;
-    if (f.remaining <= 0) this.failures.splice(index, 1);
-    return f;
-  }
-
-  private sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
-    const text = JSON.stringify(body);
-    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private', ...headers });
-    res.end(text);
-  }
-
   private sendError(res: ServerResponse, err: ApiError): void {
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    this.sendJson(res, err.code, err.toStatus(), err.headers);
+    sendJson(res, err.code, err.toStatus(), err.headers);
   }
 
   private async readBody(req: IncomingMessage): Promise<string> {
@@ -293,17 +119,17 @@ export class ApiHttpServer {
     const method = (req.method ?? 'GET').toUpperCase();
     const auth = req.headers.authorization;
     if (auth !== undefined && auth !== `Bearer ${this.options.token}`) {
-      this.sendJson(res, 401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+      sendJson(res, 401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
       return;
     }
     const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
     const route = parseResourcePath(parts);
     if (route === undefined) {
       const info: RequestInfo = { verb: 'discovery', method, path: url.pathname };
-      const failure = this.takeFailure(info);
-      if (failure !== undefined) throw statusForCode(failure.code, info, this.core);
+      const failure = this.faultInjector.take(info);
+      if (failure !== undefined) throw statusForCode(failure.code, info, this.core.store);
       this.count('discovery');
-      await this.handleNonResource(req, res, parts, url);
+      serveNonResource(this.core.registry, req, res, parts, url, this.port);
       return;
     }
     const r = this.core.registry.lookup(route.group, route.version, route.plural);
@@ -315,9 +141,9 @@ export class ApiHttpServer {
     if (route.namespace !== undefined) info.namespace = route.namespace;
     if (route.name !== undefined) info.name = route.name;
     this.count(verb);
-    const failure = this.takeFailure(info);
+    const failure = this.faultInjector.take(info);
     if (failure !== undefined) {
-      const err = statusForCode(failure.code, info, this.core);
+      const err = statusForCode(failure.code, info, this.core.store);
       if (verb === 'watch' && failure.code === 410) {
         res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
         res.end(`${JSON.stringify({ type: 'ERROR', object: err.toStatus() })}\n`);
@@ -355,28 +181,10 @@ export class ApiHttpServer {
     const headers: Record<string, string> = {};
     if (opts !== undefined && opts.warnings.length > 0) headers['Warning'] = opts.warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(', ');
     if (wantsTable(req.headers.accept)) {
-      this.sendJson(res, code, this.table(r, [obj], String(obj.metadata.resourceVersion ?? this.core.store.rv), req.url ?? ''), headers);
+      sendJson(res, code, tableOf(r, [obj], String(obj.metadata.resourceVersion ?? this.core.store.rv), req.url ?? ''), headers);
       return;
     }
-    this.sendJson(res, code, obj, headers);
-  }
-
-  private table(r: ResourceType, items: KubeObject[], resourceVersion: string, url: string, continueToken?: string, includeDefinitions = true): unknown {
-    const now = Date.now();
-    const includeObject = new URL(url, 'http://x').searchParams.get('includeObject') ?? 'Metadata';
-    const columns = r.printerColumns;
-    const metadata: Record<string, unknown> = { resourceVersion };
-    if (continueToken !== undefined) metadata['continue'] = continueToken;
-    return {
-      kind: 'Table',
-      apiVersion: 'meta.k8s.io/v1',
-      metadata,
-      columnDefinitions: includeDefinitions ? columns.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: c.description, priority: c.priority })) : [],
-      rows: items.map((obj) => ({
-        cells: columns.map((c) => c.cell(obj, now)),
-        object: includeObject === 'None' ? null : includeObject === 'Object' ? obj : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: obj.metadata },
-      })),
-    };
+    sendJson(res, code, obj, headers);
   }
 
   private async handleResource(req: IncomingMessage, res: ServerResponse, r: ResourceType, route: Route, verb: Verb, q: URLSearchParams): Promise<void> {
@@ -397,21 +205,21 @@ export class ApiHttpServer {
         const listOpts = this.listOptions(q);
         const list = this.core.list(r, ns, listOpts);
         if (wantsTable(accept)) {
-          this.sendJson(res, 200, this.table(r, list.items, list.metadata.resourceVersion, req.url ?? '', list.metadata.continue));
+          sendJson(res, 200, tableOf(r, list.items, list.metadata.resourceVersion, req.url ?? '', list.metadata.continue));
           return;
         }
-        this.sendJson(res, 200, list);
+        sendJson(res, 200, list);
         return;
       }
       case 'watch':
-        this.serveWatch(req, res, r, route, q);
+        serveWatch({ core: this.core, watches: this.watches, bookmarkIntervalMs: this.options.bookmarkIntervalMs, defaultWatchTimeoutSeconds: this.options.defaultWatchTimeoutSeconds }, req, res, r, route, q);
         return;
       case 'create': {
         const opts = this.writeOptions(req, q);
         const body = await this.parseBody(req);
         if (route.subresource === 'binding' || r.plural === 'bindings') {
           const bound = this.bind(r, ns, name ?? '', body, opts);
-          this.sendJson(res, 201, bound);
+          sendJson(res, 201, bound);
           return;
         }
         if (name !== undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
@@ -447,7 +255,7 @@ export class ApiHttpServer {
         const options = await this.deleteOptions(req, q);
         const { object, deleted } = this.core.delete(r, ns, name ?? '', options, opts);
         if (deleted && r.builtin && r.kind !== 'Pod') {
-          this.sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: object.metadata.name, ...(r.group === '' ? {} : { group: r.group }), kind: r.plural, uid: object.metadata.uid } });
+          sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: object.metadata.name, ...(r.group === '' ? {} : { group: r.group }), kind: r.plural, uid: object.metadata.uid } });
           return;
         }
         this.respondObject(req, res, r, !deleted && options.propagationPolicy === 'Foreground' ? 202 : 200, object, opts);
@@ -457,7 +265,7 @@ export class ApiHttpServer {
         const opts = this.writeOptions(req, q);
         const options = await this.deleteOptions(req, q);
         const list = this.core.deleteCollection(r, ns, this.listOptions(q), options, opts);
-        this.sendJson(res, 200, list);
+        sendJson(res, 200, list);
         return;
       }
       default:
@@ -586,199 +394,5 @@ export class ApiHttpServer {
     const finalizers = isObject(body) && isObject(body['spec']) && Array.isArray(body['spec']['finalizers']) ? body['spec']['finalizers'] : [];
     const next = { ...current, spec: { ...(isObject(current['spec']) ? current['spec'] : {}), finalizers } };
     return this.core.update(r, undefined, name, next, opts, 'status');
-  }
-
-  // ---------------------------------------------------------------- watch
-
-  private serveWatch(req: IncomingMessage, res: ServerResponse, r: ResourceType, route: Route, q: URLSearchParams): void {
-    const ns = r.namespaced ? route.namespace : undefined;
-    let fieldSelector = q.get('fieldSelector') ?? undefined;
-    if (route.name !== undefined) fieldSelector = [fieldSelector, `metadata.name=${route.name}`].filter((s) => s !== undefined && s !== '').join(',');
-    const { labels, fields } = this.core.selectors(r, q.get('labelSelector') ?? undefined, fieldSelector);
-    const rvParam = q.get('resourceVersion') ?? '';
-    const bookmarks = q.get('allowWatchBookmarks') === 'true';
-    const sendInitial = q.get('sendInitialEvents') === 'true';
-    const table = wantsTable(req.headers.accept);
-    const timeoutParam = q.get('timeoutSeconds');
-    const timeoutSeconds = timeoutParam !== null && timeoutParam !== '' ? Number(timeoutParam) : this.options.defaultWatchTimeoutSeconds;
-    if (sendInitial && q.get('resourceVersionMatch') !== 'NotOlderThan') {
-      throw new ApiError(422, 'Invalid', `ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled`);
-    }
-    let rv: number | undefined;
-    if (rvParam !== '' && rvParam !== '0' && !sendInitial) {
-      rv = Number(rvParam);
-      if (!Number.isInteger(rv) || rv < 0) throw badRequest(`invalid resource version "${rvParam}"`);
-    }
-    const info: RequestInfo = { verb: 'watch', method: 'GET', path: new URL(req.url ?? '/', 'http://x').pathname, resource: r.plural };
-    if (ns !== undefined) info.namespace = ns;
-    if (route.name !== undefined) info.name = route.name;
-
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-    res.flushHeaders();
-    const encode = (type: string, object: unknown): string => {
-      if (table && type !== 'ERROR' && type !== 'BOOKMARK') {
-        const obj = object as KubeObject;
-        return `${JSON.stringify({ type, object: this.table(r, [obj], obj.metadata.resourceVersion ?? '', req.url ?? '') })}\n`;
-      }
-      return `${JSON.stringify({ type, object })}\n`;
-    };
-
-    let replay: string[] = [];
-    if (rv === undefined) {
-      const list = this.core.list(r, ns, {});
-      for (const obj of list.items) if (this.core.matches(r, obj, labels, fields)) replay.push(encode('ADDED', obj));
-      if (sendInitial) replay.push(encode('BOOKMARK', { kind: r.kind, apiVersion: r.group === '' ? r.version : `${r.group}/${r.version}`, metadata: { resourceVersion: String(this.core.store.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } }));
-    } else {
-      let events: ChangeEvent[];
-      try {
-        events = this.core.store.eventsSince(r.storage, rv);
-      } catch (err) {
-        if (err instanceof ApiError) {
-          res.end(encode('ERROR', err.toStatus() satisfies Status));
-          return;
-        }
-        throw err;
-      }
-      replay = [];
-      for (const e of events) {
-        if (ns !== undefined && e.object.metadata.namespace !== ns) continue;
-        const out = this.core.watchEventFor(r, e, labels, fields);
-        if (out !== undefined) replay.push(encode(out.type, out.object));
-      }
-    }
-
-    let closed = false;
-    let bookmarkTimer: NodeJS.Timeout | undefined;
-    let timeoutTimer: NodeJS.Timeout | undefined;
-    const active: ActiveWatch = {
-      info,
-      res,
-      stalled: false,
-      buffered: [],
-      close: () => {
-        if (closed) return;
-        closed = true;
-        this.core.store.removeWatcher(watcher);
-        this.watches.delete(active);
-        if (bookmarkTimer !== undefined) clearInterval(bookmarkTimer);
-        if (timeoutTimer !== undefined) clearTimeout(timeoutTimer);
-        if (!res.writableEnded) res.end();
-      },
-    };
-    const send = (line: string): void => {
-      if (closed) return;
-      if (active.stalled) {
-        active.buffered.push(line);
-        return;
-      }
-      res.write(line);
-      // A consumer that cannot keep up is disconnected, as the real server does, to bound memory.
-      if (res.writableLength > 16 * 1024 * 1024) active.close();
-    };
-    const watcher: StoreWatcher = {
-      storage: r.storage,
-      namespace: ns,
-      deliver: (e) => {
-        const out = this.core.watchEventFor(r, e, labels, fields);
-        if (out !== undefined) send(encode(out.type, out.object));
-      },
-    };
-    this.core.store.addWatcher(watcher);
-    this.watches.add(active);
-    if (replay.length > 0) send(replay.join(''));
-    replay = [];
-    if (bookmarks) {
-      bookmarkTimer = setInterval(() => {
-        send(encode('BOOKMARK', { kind: r.kind, apiVersion: r.group === '' ? r.version : `${r.group}/${r.version}`, metadata: { resourceVersion: String(this.core.store.rv), creationTimestamp: null } }));
-      }, this.options.bookmarkIntervalMs);
-      bookmarkTimer.unref();
-    }
-    if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) {
-      timeoutTimer = setTimeout(() => active.close(), timeoutSeconds * 1000);
-      timeoutTimer.unref();
-    }
-    req.on('close', () => active.close());
-    res.on('close', () => active.close());
-  }
-
-  // ---------------------------------------------------------------- discovery & friends
-
-  private async handleNonResource(req: IncomingMessage, res: ServerResponse, parts: string[], url: URL): Promise<void> {
-    const path = `/${parts.join('/')}`;
-    const registry = this.core.registry;
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
-    const host = req.headers.host ?? `127.0.0.1:${this.port}`;
-    if (path === '/api') {
-      this.sendJson(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: host }] });
-      return;
-    }
-    if (path === '/apis') {
-      const groups = [...registry.groups()].filter(([g]) => g !== '').map(([name, versions]) => this.groupDoc(name, versions));
-      this.sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups });
-      return;
-    }
-    if (parts[0] === 'apis' && parts.length === 2) {
-      const versions = registry.groups().get(parts[1] ?? '');
-      if (versions === undefined || parts[1] === '') throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
-      this.sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...this.groupDoc(parts[1] ?? '', versions) });
-      return;
-    }
-    if ((parts[0] === 'api' && parts.length === 2) || (parts[0] === 'apis' && parts.length === 3)) {
-      const group = parts[0] === 'api' ? '' : (parts[1] ?? '');
-      const version = parts[parts.length - 1] ?? '';
-      const types = registry.all().filter((r) => r.group === group && r.version === version);
-      if (types.length === 0) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
-      this.sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources: this.resourceDocs(types) });
-      return;
-    }
-    if (path === '/version') {
-      this.sendJson(res, 200, { major: '1', minor: '35', emulationMajor: '1', emulationMinor: '35', minCompatibilityMajor: '1', minCompatibilityMinor: '34', gitVersion: 'v1.35.0', gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean', buildDate: '2025-12-17T00:00:00Z', goVersion: 'go1.25.5', compiler: 'gc', platform: 'linux/amd64' });
-      return;
-    }
-    if (path === '/healthz' || path === '/livez' || path === '/readyz' || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
-      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
-      res.end('ok');
-      return;
-    }
-    if (path === '/openapi/v2') {
-      const accept = req.headers.accept ?? '';
-      if (accept !== '' && !/json|\*\/\*/.test(accept)) throw notAcceptable('only the following media types are accepted: application/json');
-      this.sendJson(res, 200, openApiV2(registry));
-      return;
-    }
-    if (path === '/openapi/v3') {
-      this.sendJson(res, 200, openApiV3Index(registry));
-      return;
-    }
-    if (parts[0] === 'openapi' && parts[1] === 'v3' && parts.length >= 4) {
-      const rest = parts.slice(2);
-      const group = rest[0] === 'api' ? '' : (rest[1] ?? '');
-      const version = rest[rest.length - 1] ?? '';
-      if (!registry.all().some((r) => r.group === group && r.version === version)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
-      const headers: Record<string, string> = url.searchParams.has('hash') ? { 'Cache-Control': 'public, immutable', Expires: new Date(Date.now() + 365 * 86400_000).toUTCString() } : {};
-      this.sendJson(res, 200, openApiV3(registry, group, version), headers);
-      return;
-    }
-    throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
-  }
-
-  private groupDoc(name: string, versions: string[]): Record<string, unknown> {
-    const vs = versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v }));
-    return { name, versions: vs, preferredVersion: vs[0] };
-  }
-
-  private resourceDocs(types: ResourceType[]): unknown[] {
-    const out: unknown[] = [];
-    for (const r of types) {
-      const doc: Record<string, unknown> = { name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs };
-      if (r.shortNames.length > 0) doc['shortNames'] = r.shortNames;
-      if (r.categories.length > 0) doc['categories'] = r.categories;
-      out.push(doc);
-      if (r.hasStatus) out.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] });
-      if (r.scale !== undefined) out.push({ name: `${r.plural}/scale`, singularName: '', namespaced: r.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
-      if (r.hasBinding) out.push({ name: `${r.plural}/binding`, singularName: '', namespaced: r.namespaced, kind: 'Binding', verbs: ['create'] });
-      if (r.kind === 'Namespace' && r.builtin) out.push({ name: 'namespaces/finalize', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['update'] });
-    }
-    return out;
   }
 }

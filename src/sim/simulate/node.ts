@@ -98,19 +98,9 @@ export class SimNode {
       ...(this.metrics === undefined ? {} : { observer: this.metrics.observer }),
       // API-server latency is wall time: keep the lease at two wall minutes whatever the time scale.
       apiServerLeaseMs: 120_000 * o.time.timeScale,
+      // Count the lines the agent has acted on, per bound rank, so workers can hold simulated time until then.
+      observer: { lineHandled: (rank) => this.receipts.note(`${rank.namespace}/${rank.name}`) },
     });
-    // Count the lines the agent has acted on, per bound rank, so workers can hold simulated time until then.
-    const open = this.agent.openSession.bind(this.agent);
-    this.agent.openSession = (send, close) => {
-      const session = open(send, close);
-      const handle = session.handleLine.bind(session);
-      session.handleLine = (line: string): void => {
-        handle(line);
-        const bound = session.boundRank;
-        if (bound !== undefined) this.receipts.note(`${bound.namespace}/${bound.name}`);
-      };
-      return session;
-    };
     const dir = join(o.hostRoot, AGENT_SOCKET_HOST_DIR);
     mkdirSync(dir, { recursive: true });
     this.socketPath = join(dir, AGENT_SOCKET_FILE);
