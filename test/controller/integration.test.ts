@@ -46,8 +46,13 @@ describeOnServers('controller lifecycle', function (kind) {
     const done = await waitForPhase(h, 'gpt', 'Succeeded');
     assert.ok(done.status?.completionTime);
     await waitFor('ranks idle', async () => (await h.ranks()).every((r) => r.spec.mode === 'Idle'));
-    const reasons = new Set((await h.events()).map((e) => e.reason));
-    for (const r of ['Accepted', 'ProfilingStarted', 'Created', 'ProfileCollected', 'Planned', 'Completed']) assert.ok(reasons.has(r), `event ${r}`);
+    // Events are written asynchronously (and aggregated by the real server): wait until each has arrived.
+    const expected = ['Accepted', 'ProfilingStarted', 'Created', 'ProfileCollected', 'Planned', 'Completed'];
+    const reasons = await waitFor('events', async () => {
+      const seen = new Set((await h.events()).map((e) => e.reason));
+      return expected.every((r) => seen.has(r)) ? seen : undefined;
+    }).catch(async () => new Set((await h.events()).map((e) => e.reason)));
+    for (const r of expected) assert.ok(reasons.has(r), `event ${r}`);
   });
 
   it('replans on a straggler report and restores the plan on recovery', async () => {

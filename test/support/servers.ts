@@ -68,7 +68,9 @@ async function connectReal(): Promise<TestServer> {
       }
       // Namespaces go once the controller manager's namespace controller emptied them; later suites may
       // reuse their names, so wait (bounded: objects a test left with a finalizer keep theirs) until gone.
-      const deadline = Date.now() + (cp.controllerManager ? 20_000 : 2_000);
+      // CRDs first: a later suite recreates the same test types.
+      pending.sort(([a], [b]) => Number(b.includes('customresourcedefinitions')) - Number(a.includes('customresourcedefinitions')));
+      const deadline = Date.now() + (cp.controllerManager ? 40_000 : 2_000);
       for (const [path, name] of pending) {
         while (Date.now() < deadline && (await cp.adminRequest('GET', `${path}/${name}`)).status !== 404) await new Promise((r) => setTimeout(r, 200));
       }

@@ -95,11 +95,11 @@ export class SimNode {
       podGpus: { gpusForPod: (ns, pod) => Promise.resolve(this.allocations.get(`${ns}/${pod}`) ?? []) },
       statusSink: this.wiring.sink,
       ...(o.logger === undefined ? {} : { logger: o.logger }),
-      ...(this.metrics === undefined ? {} : { observer: this.metrics.observer }),
       // API-server latency is wall time: keep the lease at two wall minutes whatever the time scale.
       apiServerLeaseMs: 120_000 * o.time.timeScale,
       // Count the lines the agent has acted on, per bound rank, so workers can hold simulated time until then.
-      observer: { lineHandled: (rank) => this.receipts.note(`${rank.namespace}/${rank.name}`) },
+      // (beside the agent's metrics, when served)
+      observer: { ...(this.metrics?.observer ?? {}), lineHandled: (rank) => this.receipts.note(`${rank.namespace}/${rank.name}`) },
     });
     const dir = join(o.hostRoot, AGENT_SOCKET_HOST_DIR);
     mkdirSync(dir, { recursive: true });
