@@ -99,7 +99,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-async function freePort(): Promise<number> {
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -264,41 +265,28 @@ async function startControlPlane(): Promise<ControlPlane> {
       writeFileSync(file, kubeconfig(url, caPem, name, { 'client-certificate-data': b64(join(dir, `${cert}.crt`)), 'client-key-data': b64(join(dir, `${cert}.key`)) }));
       return file;
     };
-    let controllerManager = false;
-    const kcmBin = join(assets, 'kube-controller-manager');
-    if (existsSync(kcmBin)) {
-      const cfg = componentConfig('kube-controller-manager', 'kcm');
-      const kcmLog = join(dir, 'kube-controller-manager.log');
-      const kcm = launch('kube-controller-manager', kcmBin, [
-        '--kubeconfig', cfg, '--authentication-kubeconfig', cfg, '--authorization-kubeconfig', cfg,
-        '--bind-address', '127.0.0.1', '--secure-port', String(kcmPort), '--leader-elect=false',
-        '--controllers', '*', '--use-service-account-credentials=true',
-        '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', join(dir, 'ca.crt'),
-        '--cluster-signing-cert-file', join(dir, 'ca.crt'), '--cluster-signing-key-file', join(dir, 'ca.key'),
-        '--service-cluster-ip-range', '127.96.0.0/16', '--cluster-name', 'envtest',
-        '--node-monitor-grace-period', '8760h', '--node-startup-grace-period', '8760h', '--profiling=false',
-        // Namespaces are deleted in quick succession by the suites.
-        '--concurrent-namespace-syncs', '10',
-      ], kcmLog);
-      mine.push(kcm);
-      const insecure = new Agent({ rejectUnauthorized: false });
-      await waitHealthy(kcm, kcmLog, async () => (await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`, insecure)) === 200, 120_000);
-      controllerManager = true;
-    }
-    let scheduler = false;
-    const schedBin = join(assets, 'kube-scheduler');
-    if (existsSync(schedBin)) {
-      const cfg = componentConfig('kube-scheduler', 'scheduler');
-      const schedLog = join(dir, 'kube-scheduler.log');
-      const sched = launch('kube-scheduler', schedBin, [
-        '--kubeconfig', cfg, '--authentication-kubeconfig', cfg, '--authorization-kubeconfig', cfg,
-        '--bind-address', '127.0.0.1', '--secure-port', String(schedPort), '--leader-elect=false', '--profiling=false',
-      ], schedLog);
-      mine.push(sched);
-      const insecure = new Agent({ rejectUnauthorized: false });
-      await waitHealthy(sched, schedLog, async () => (await httpsGet(`https://127.0.0.1:${schedPort}/healthz`, insecure)) === 200, 120_000);
-      scheduler = true;
-    }
+    // Optional components: started when the assets folder has them, healthy on their own /healthz.
+    const insecure = new Agent({ rejectUnauthorized: false });
+    const startOptional = async (name: string, cert: string, port: number, args: string[]): Promise<boolean> => {
+      const bin = join(assets, name);
+      if (!existsSync(bin)) return false;
+      const cfg = componentConfig(name, cert);
+      const log = join(dir, `${name}.log`);
+      const started = launch(name, bin, ['--kubeconfig', cfg, '--authentication-kubeconfig', cfg, '--authorization-kubeconfig', cfg, '--bind-address', '127.0.0.1', '--secure-port', String(port), '--leader-elect=false', '--profiling=false', ...args], log);
+      mine.push(started);
+      await waitHealthy(started, log, async () => (await httpsGet(`https://127.0.0.1:${port}/healthz`, insecure)) === 200, 120_000);
+      return true;
+    };
+    const controllerManager = await startOptional('kube-controller-manager', 'kcm', kcmPort, [
+      '--controllers', '*', '--use-service-account-credentials=true',
+      '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', join(dir, 'ca.crt'),
+      '--cluster-signing-cert-file', join(dir, 'ca.crt'), '--cluster-signing-key-file', join(dir, 'ca.key'),
+      '--service-cluster-ip-range', '127.96.0.0/16', '--cluster-name', 'envtest',
+      '--node-monitor-grace-period', '8760h', '--node-startup-grace-period', '8760h',
+      // Namespaces are deleted in quick succession by the suites.
+      '--concurrent-namespace-syncs', '10',
+    ]);
+    const scheduler = await startOptional('kube-scheduler', 'scheduler', schedPort, []);
 
     const adminKubeconfigYaml = kubeconfig(url, caPem, 'envtest-admin', {
       'client-certificate-data': b64(join(dir, 'admin.crt')),

@@ -2,10 +2,11 @@
 // directory and a generated configuration, plus the few HTTP API calls the tests make.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
+import { createServer } from 'node:net';
+import { freePort } from './envtest.ts';
 
 /** The prometheus binary on PATH, or undefined (tests then skip and say why). */
 export function prometheusBinary(): string | undefined {
@@ -13,17 +14,6 @@ export function prometheusBinary(): string | undefined {
   return r.status === 0 ? 'prometheus' : undefined;
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      server.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
