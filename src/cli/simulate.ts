@@ -3,7 +3,7 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseStageProfileCsv, unwrap } from '../planner/index.ts';
-import { BUNDLED_GPUS, defaultJob, loadJobs, SIM_NAMESPACE } from '../sim/simulate/job.ts';
+import { BUNDLED_GPUS, defaultJob, loadJobs, SIM_NAMESPACE, type JobManifest } from '../sim/simulate/job.ts';
 import { renderSummary, writeReport } from '../sim/simulate/report.ts';
 import { runSimulation, SimulationError, type MetricsEndpoints } from '../sim/simulate/simulation.ts';
 import type { StragglerInjection } from '../sim/simulate/worker.ts';
@@ -38,6 +38,26 @@ profile. Without JOB.yaml: the bundled GPT-3 example (8 stages × 2 pipelines, 1
   --quiet                no progress lines
 `;
 
+const flags = {
+  kubeconfig: { type: 'string' },
+  'no-controller': { type: 'boolean' },
+  'schedule-pods': { type: 'boolean' },
+  nodes: { type: 'string' },
+  'gpus-per-node': { type: 'string' },
+  gpu: { type: 'string' },
+  'blocking-power': { type: 'string' },
+  pipelines: { type: 'string' },
+  microbatches: { type: 'string' },
+  iterations: { type: 'string' },
+  straggler: { type: 'string' },
+  'time-scale': { type: 'string' },
+  timeout: { type: 'string' },
+  report: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseStraggler(raw: string): StragglerInjection {
   const fields = new Map(raw.split(',').map((kv) => kv.split('=', 2) as [string, string]));
   for (const k of fields.keys())
@@ -67,29 +87,7 @@ export const command: Command = {
   summary: 'Run the whole system end to end on simulated GPUs',
   run: (argv) =>
     runCommand('simulate', async () => {
-      const { values, positionals } = parseFlags(
-        argv,
-        {
-          kubeconfig: { type: 'string' },
-          'no-controller': { type: 'boolean' },
-          'schedule-pods': { type: 'boolean' },
-          nodes: { type: 'string' },
-          'gpus-per-node': { type: 'string' },
-          gpu: { type: 'string' },
-          'blocking-power': { type: 'string' },
-          pipelines: { type: 'string' },
-          microbatches: { type: 'string' },
-          iterations: { type: 'string' },
-          straggler: { type: 'string' },
-          'time-scale': { type: 'string' },
-          timeout: { type: 'string' },
-          report: { type: 'string' },
-          'metrics-port': { type: 'string' },
-          quiet: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        true,
-      );
+      const { values, positionals } = parseFlags(argv, flags, true);
       if (values.help === true) {
         process.stdout.write(HELP);
         return 0;
@@ -123,18 +121,7 @@ export const command: Command = {
         );
       const nodes = intFlag('nodes', values.nodes, 2);
       const gpusPerNode = intFlag('gpus-per-node', values['gpus-per-node'], 8);
-      const straggler = values.straggler === undefined ? undefined : parseStraggler(values.straggler);
-      if (straggler !== undefined) {
-        const most = Math.max(
-          ...jobs.map(
-            (j) => (j.spec['topology'] as { dataParallel?: number } | undefined)?.dataParallel ?? 1,
-          ),
-        );
-        if (straggler.pipeline >= most)
-          throw new FlagError(
-            `--straggler: pipeline must be < ${most} (the job${jobs.length > 1 ? 's have' : ' has'} ${most} pipeline${most > 1 ? 's' : ''}), got ${straggler.pipeline}`,
-          );
-      }
+      const straggler = stragglerFlag(values.straggler, jobs);
       if (values.report !== undefined) checkWritableDir('report', values.report);
       const metricsPort = metricsPortFlag(values['metrics-port'], nodes);
       const quiet = values.quiet === true;
@@ -191,6 +178,19 @@ export const command: Command = {
       return ok ? 0 : 1;
     }),
 };
+
+/** --straggler: parsed, and its pipeline checked to exist in the job with the most pipelines. */
+function stragglerFlag(raw: string | undefined, jobs: readonly JobManifest[]): StragglerInjection | undefined {
+  if (raw === undefined) return undefined;
+  const straggler = parseStraggler(raw);
+  const most = Math.max(...jobs.map((j) => (j.spec['topology'] as { dataParallel?: number } | undefined)?.dataParallel ?? 1));
+  if (straggler.pipeline >= most) {
+    throw new FlagError(
+      `--straggler: pipeline must be < ${most} (the job${jobs.length > 1 ? 's have' : ' has'} ${most} pipeline${most > 1 ? 's' : ''}), got ${straggler.pipeline}`,
+    );
+  }
+  return straggler;
+}
 
 /** --metrics-port: the controller's port, with room for one agent port per node above it. */
 function metricsPortFlag(raw: string | undefined, nodes: number): number | undefined {

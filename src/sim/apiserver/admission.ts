@@ -5,7 +5,8 @@ import { ApiError, badRequest, conflict, fieldErrors, invalid, notFound, type Fi
 import { isObject, type Json, type KubeObject, type ObjectMeta } from './json.ts';
 import type { WriteOptions } from './core.ts';
 import type { Registry, ResourceType } from './resources.ts';
-import { applyDefaults, celSkipped, CEL_BLOCKING, checkCelRules, checkListMapKeys, hasCelRules, prune, validateCel, validateValue, type Schema } from './schema.ts';
+import { applyDefaults, checkListMapKeys, prune, validateValue, type Schema } from './schema.ts';
+import { celSkipped, CEL_BLOCKING, checkCelRules, hasCelRules, validateCel } from './schema-cel.ts';
 import type { Store } from './store.ts';
 
 const standardFinalizers = new Set(['kubernetes', 'orphan', 'foregroundDeletion']);
