@@ -8,11 +8,18 @@ status=0
 npx tsc -p tsconfig.json --noEmit || status=1
 npx eslint . || status=1
 counts=$(mktemp)
-PERSEUS_TEST_COUNTS="$counts" npx mocha || status=1
+# Bounded, so a hung process fails the run with a message instead of stalling it: mocha waits for every
+# handle to close after the last suite, and the Python tests wait on a real agent.
+PERSEUS_TEST_COUNTS="$counts" timeout --kill-after=30 "${PERSEUS_MOCHA_TIMEOUT:-45m}" npx mocha
+rc=$?
+if [ "$rc" -ne 0 ]; then status=1; fi
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "mocha did not finish within ${PERSEUS_MOCHA_TIMEOUT:-45m} (an open handle after the last suite, or a hung test)"; fi
 read -r mp mf ms < <(node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")||"{}");console.log(c.passed??0,c.failed??1,c.skipped??0)' "$counts")
 rm -f "$counts"
-py_out=$(bash clients/python/run_tests.sh 2>&1)
+py_out=$(timeout --kill-after=10 "${PERSEUS_PYTHON_TIMEOUT:-15m}" bash clients/python/run_tests.sh 2>&1)
 py_status=$?
+if [ "$py_status" -eq 124 ] || [ "$py_status" -eq 137 ]; then py_out="$py_out
+the Python client's tests did not finish within ${PERSEUS_PYTHON_TIMEOUT:-15m}"; fi
 printf '%s\n' "$py_out" | tail -n 15
 read -r pp pf < <(printf '%s\n' "$py_out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' | tail -1)
 pp=${pp:-0}; pf=${pf:-0}

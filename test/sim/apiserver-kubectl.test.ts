@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { load, loadAll } from 'js-yaml';
 import { kubectlPath } from '../support/kube-tools.ts';
-import { deferred, postJson, startHarness, waitForObject, widgetCrd, type Harness } from './helpers.ts';
+import { crdNotTerminating, deferred, postJson, startHarness, waitForObject, widgetCrd, type Harness } from './helpers.ts';
 import { describeOnServers } from '../support/servers.ts';
 
 interface Result {
@@ -107,6 +107,7 @@ describeOnServers('apiserver: kubectl', function (kind) {
   });
 
   it('registers a CRD, waits for Established, prints columns and rejects invalid objects with the real message', async () => {
+    await crdNotTerminating(h.kc, widgetCrd.metadata.name);
     await ok(['apply', '-f', await file('crd.json', widgetCrd)]);
     assert.match(await ok(['wait', '--for=condition=Established', 'crd/widgets.test.perseus.energy', '--timeout=10s']), /condition met/);
     await ok(['apply', '-f', await file('w1.json', { apiVersion: 'test.perseus.energy/v1', kind: 'Widget', metadata: { name: 'w1' }, spec: { stages: 3 } })]);

@@ -186,9 +186,27 @@ export async function fetchJson(kc: k8s.KubeConfig, path: string, headers: Recor
  * camelCase model names (`xKubernetesValidations`, `_enum`) and silently drops the wire names.
  */
 export async function postJson(kc: k8s.KubeConfig, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const name = (body as { metadata?: { name?: string } }).metadata?.name;
+  if (path.endsWith('/customresourcedefinitions') && name) await crdNotTerminating(kc, name);
   const res = await kubeRequest(kc, 'POST', path, body);
   if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${res.text}`);
   return res.body;
+}
+
+/**
+ * Waits (bounded) until the CRD `name` is absent or not being deleted. kube-apiserver first deletes a
+ * deleted CRD's objects, so one an earlier suite removed may still be terminating; a user re-creating it
+ * waits the same way.
+ */
+export async function crdNotTerminating(kc: k8s.KubeConfig, name: string): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const res = await kubeRequest(kc, 'GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+    const deleting = res.status === 200 && (res.body['metadata'] as { deletionTimestamp?: string } | undefined)?.deletionTimestamp !== undefined;
+    if (!deleting) return;
+    if (Date.now() > deadline) throw new Error(`CRD ${name} still terminating after 90 s: ${JSON.stringify(res.body['status'])}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** The embedded server behind a harness, for tests that inject faults or restart it (embedded only). */

@@ -49,16 +49,18 @@ describe('simulated node taint', () => {
     assert.equal(tolerates([{ key: 'nvidia.com/gpu', operator: 'Exists' }], SIMULATED_NODE_TAINT), false);
   });
 
-  it('adds the toleration to a job once, leaving the job it was given unchanged', async () => {
-    const { tolerateSimulatedNodes } = await import('../../src/sim/simulate/taint.ts');
-    const job = { apiVersion: 'perseus.energy/v1alpha1', kind: 'PerseusTrainingJob', metadata: { name: 'j' }, spec: { template: { spec: { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }], containers: [] } } } };
-    const once = tolerateSimulatedNodes(job as never);
-    const twice = tolerateSimulatedNodes(once);
+  it('adds the toleration and the node selector to a job once, leaving the job it was given unchanged', async () => {
+    const { placeOnSimulatedNodes } = await import('../../src/sim/simulate/taint.ts');
+    const job = { apiVersion: 'perseus.energy/v1alpha1', kind: 'PerseusTrainingJob', metadata: { name: 'j' }, spec: { template: { spec: { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }], nodeSelector: { zone: 'a' }, containers: [] } } } };
+    const once = placeOnSimulatedNodes(job as never);
+    const twice = placeOnSimulatedNodes(once);
     const tolerations = (twice.spec['template'] as { spec: { tolerations: unknown[] } }).spec.tolerations;
     assert.deepEqual(tolerations, [
       { key: 'nvidia.com/gpu', operator: 'Exists' },
       { key: 'perseus.energy/simulated', operator: 'Equal', value: 'true', effect: 'NoSchedule' },
     ]);
+    assert.deepEqual((twice.spec['template'] as { spec: { nodeSelector: unknown } }).spec.nodeSelector, { zone: 'a', 'perseus.energy/simulated': 'true' });
     assert.equal(job.spec.template.spec.tolerations.length, 1);
+    assert.deepEqual(job.spec.template.spec.nodeSelector, { zone: 'a' });
   });
 });

@@ -70,10 +70,21 @@ async function connectReal(): Promise<TestServer> {
       // reuse their names, so wait (bounded: objects a test left with a finalizer keep theirs) until gone.
       // CRDs first: a later suite recreates the same test types.
       pending.sort(([a], [b]) => Number(b.includes('customresourcedefinitions')) - Number(a.includes('customresourcedefinitions')));
-      const deadline = Date.now() + (cp.controllerManager ? 40_000 : 2_000);
+      const started = Date.now();
+      const left: string[] = [];
       for (const [path, name] of pending) {
-        while (Date.now() < deadline && (await cp.adminRequest('GET', `${path}/${name}`)).status !== 404) await new Promise((r) => setTimeout(r, 200));
+        // A CRD goes once kube-apiserver deleted its objects (itself); a namespace needs the controller manager.
+        const crd = path.includes('customresourcedefinitions');
+        const deadline = started + (crd ? 60_000 : cp.controllerManager ? 40_000 : 2_000);
+        while ((await cp.adminRequest('GET', `${path}/${name}`)).status !== 404) {
+          if (Date.now() > deadline) {
+            left.push(`${path}/${name}`);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
       }
+      if (left.length > 0) console.warn(`  (still being deleted after the suite: ${left.join(', ')})`);
     },
     embedded: undefined,
     controlPlane: cp,

@@ -13,7 +13,7 @@ import { startApiServer } from '../apiserver/index.ts';
 import type { Fabric } from './fabric.ts';
 import { SimKubelet } from './kubelet.ts';
 import { SimNode } from './node.ts';
-import { SIMULATED_NODE_TAINT } from './taint.ts';
+import { SIMULATED_NODE_LABEL, SIMULATED_NODE_TAINT } from './taint.ts';
 import type { Teardown } from './teardown.ts';
 import type { VirtualTime } from './virtual-time.ts';
 import type { StragglerInjection } from './worker.ts';
@@ -77,7 +77,7 @@ export async function startNodes(cluster: Cluster, o: NodeOptions, teardown: Tea
     const name = `${nodePrefix}-${i}`;
     await cluster.kubelet.registerNode({
       name,
-      labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': productLabel(o.gpuName), 'perseus.energy/simulated': 'true' },
+      labels: { 'kubernetes.io/hostname': name, 'nvidia.com/gpu.product': productLabel(o.gpuName), [SIMULATED_NODE_LABEL.key]: SIMULATED_NODE_LABEL.value },
       capacity: { cpu: '96', memory: '1Ti', pods: '110', 'nvidia.com/gpu': String(o.gpusPerNode) },
       // Nothing but the simulated jobs (which tolerate it) may land on a node whose kubelet is simulated.
       taints: [SIMULATED_NODE_TAINT],

@@ -15,7 +15,7 @@ import { Fabric, type IterationRecord } from './fabric.ts';
 import type { JobManifest } from './job.ts';
 import { JobTracker, type GenerationChange, type PhaseChange } from './job-tracker.ts';
 import { jobResult } from './results.ts';
-import { tolerateSimulatedNodes } from './taint.ts';
+import { placeOnSimulatedNodes } from './taint.ts';
 import { Teardown } from './teardown.ts';
 import { VirtualTime } from './virtual-time.ts';
 import { waitForClockReset, waitForJobs } from './waits.ts';
@@ -159,10 +159,10 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
   }
 }
 
-/** Creates the jobs, tolerating the simulated nodes' taint; a job that already exists is a SimulationError. */
+/** Creates the jobs, placed on the simulated nodes (toleration and node selector); a job that already exists is a SimulationError. */
 async function submitJobs(api: KubeApi, manifests: readonly JobManifest[]): Promise<void> {
   for (const j of manifests) {
-    const { status: _status, ...body } = tolerateSimulatedNodes(j) as JobManifest & { status?: unknown };
+    const { status: _status, ...body } = placeOnSimulatedNodes(j) as JobManifest & { status?: unknown };
     const namespace = j.metadata.namespace ?? 'default';
     try {
       await api.create(JOBS, namespace, body as unknown as KubeObject);
