@@ -55,23 +55,31 @@ interface Started {
   exited: boolean;
 }
 
-const children: Started[] = [];
-let shared: Promise<ControlPlane> | undefined;
+// Process-wide state: mocha loads --require files as CommonJS and the suites as ES modules, so this
+// module can exist twice in one process; both instances must see the same control plane.
+interface Registry {
+  readonly children: Started[];
+  shared: Promise<ControlPlane> | undefined;
+  hooked: boolean;
+}
+const registry = ((globalThis as Record<symbol, unknown>)[Symbol.for('perseus.envtest')] ??= { children: [], shared: undefined, hooked: false }) as Registry;
+const children = registry.children;
 
 /** The run's control plane, started on the first call. Throws when it cannot start (with the component's log tail). */
 export function controlPlane(): Promise<ControlPlane> {
-  if (!shared) shared = startControlPlane();
-  return shared;
+  registry.shared ??= startControlPlane();
+  return registry.shared;
 }
 
 /** Stops the run's control plane if one was started (mocha's global teardown calls it). */
 export async function stopControlPlane(): Promise<void> {
-  if (!shared) return;
-  const started = shared;
-  shared = undefined;
+  const started = registry.shared;
+  if (!started) return;
+  registry.shared = undefined;
   try {
     await (await started).stop();
-  } catch {
+  } catch (err) {
+    console.warn(`  (stopping the control plane: ${(err as Error).message}; killing its processes)`);
     killAllSync();
   }
 }
@@ -91,12 +99,15 @@ function killAllSync(): void {
 // An interrupted run still stops what it started: on exit synchronously, on signals before exiting. The
 // children also get SIGKILL from the kernel if this process dies without running either (setpriv
 // --pdeathsig), so a killed mocha leaves nothing behind.
-process.on('exit', killAllSync);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    killAllSync();
-    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
-  });
+if (!registry.hooked) {
+  registry.hooked = true;
+  process.on('exit', killAllSync);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAllSync();
+      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+    });
+  }
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -228,7 +239,7 @@ async function startControlPlane(): Promise<ControlPlane> {
       if (!exited) c.child.kill('SIGKILL');
     }
     adminAgent.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   };
   try {
     const etcdLog = join(dir, 'etcd.log');
@@ -295,7 +306,8 @@ async function startControlPlane(): Promise<ControlPlane> {
     const adminRequest = (method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: unknown }> =>
       new Promise((resolve, reject) => {
         const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-        const req = request(`${url}${path}`, { method, agent: adminAgent, headers: { accept: 'application/json', ...(data !== undefined ? { 'content-type': contentType } : {}) } }, (res) => {
+        // A length, not a chunked body: kube-apiserver answers a chunked DELETE body with 400 on a reused connection.
+        const req = request(`${url}${path}`, { method, agent: adminAgent, headers: { accept: 'application/json', ...(data !== undefined ? { 'content-type': contentType, 'content-length': String(Buffer.byteLength(data)) } : {}) } }, (res) => {
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => (text += chunk));

@@ -62,7 +62,8 @@ async function connectReal(): Promise<TestServer> {
             // No kubelet finishes the graceful deletion of bound pods: do it here, or the namespace stays.
             await cp.adminRequest('DELETE', `${path}/${name}/pods?gracePeriodSeconds=0`);
           }
-          await cp.adminRequest('DELETE', `${path}/${name}`, { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' });
+          const deleted = await cp.adminRequest('DELETE', `${path}/${name}`, { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' });
+          if (deleted.status >= 300 && deleted.status !== 404) console.warn(`  (could not delete ${path}/${name}: ${deleted.status} ${JSON.stringify(deleted.body)})`);
           pending.push([path, name]);
         }
       }
@@ -76,9 +77,12 @@ async function connectReal(): Promise<TestServer> {
         // A CRD goes once kube-apiserver deleted its objects (itself); a namespace needs the controller manager.
         const crd = path.includes('customresourcedefinitions');
         const deadline = started + (crd ? 60_000 : cp.controllerManager ? 40_000 : 2_000);
-        while ((await cp.adminRequest('GET', `${path}/${name}`)).status !== 404) {
+        for (;;) {
+          const got = await cp.adminRequest('GET', `${path}/${name}`);
+          if (got.status === 404) break;
           if (Date.now() > deadline) {
-            left.push(`${path}/${name}`);
+            const conditions = (got.body as { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } }).status?.conditions ?? [];
+            left.push(`${path}/${name} (${conditions.filter((c) => c.status === 'True' || c.type.includes('Deletion') || c.type.includes('Terminating')).map((c) => `${c.type}: ${c.message ?? ''}`).join('; ')})`);
             break;
           }
           await new Promise((r) => setTimeout(r, 200));
@@ -154,7 +158,11 @@ export async function kubeRequest(
   const opts: https.RequestOptions = { method, headers: { Accept: 'application/json', ...headers } };
   await kc.applyToHTTPSOptions(opts);
   const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  if (data !== undefined) (opts.headers as Record<string, string>)['Content-Type'] ??= 'application/json';
+  if (data !== undefined) {
+    (opts.headers as Record<string, string>)['Content-Type'] ??= 'application/json';
+    // A length, not a chunked body: kube-apiserver answers a chunked DELETE body with 400 on a reused connection.
+    (opts.headers as Record<string, string>)['Content-Length'] = String(Buffer.byteLength(data));
+  }
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = transport.request(url, opts, (res) => {
