@@ -18,8 +18,11 @@ const SCRAPE_SECONDS = 1;
 /** Grafana's $__rate_interval: max(4 × scrape interval, $__interval + scrape interval). */
 const RATE_INTERVAL = `${4 * SCRAPE_SECONDS}s`;
 const STRAGGLER_PIPELINE = 1;
-/** Simulated seconds: 5 wall seconds at the run's 25×. */
-const DOOMED_DEADLINE_SECONDS = 125;
+/**
+ * Simulated seconds: 10 wall seconds at the run's 25×. PerseusJobFailed sees a rise of the Failed count,
+ * so the controller must have been scraped before the job fails, on a loaded machine too.
+ */
+const DOOMED_DEADLINE_SECONDS = 250;
 
 interface Rule {
   alert: string;
@@ -139,10 +142,11 @@ describe(`Prometheus scraping a simulation: dashboard queries and alert rules${S
     startSeconds = Date.now() / 1000;
 
     // The bundled GPT-3 job, with pipeline 1 slowed 1.2× from its 4th training iteration to the end. At
-    // 25× a 2-core machine keeps up and one-second scrapes see every phase; 90 iterations leave the
-    // straggler about 9 s of wall time after its detection, enough for the 4 s rule window.
+    // 25× a 2-core machine keeps up and one-second scrapes see every phase; 150 iterations keep the job
+    // running well past the doomed job's deadline and leave the straggler over 10 s of wall time after
+    // its detection, enough for the 4 s rule window.
     const profile = unwrap(parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8')));
-    const iterations = 90;
+    const iterations = 150;
     simulation = runSimulation({
       jobs: [defaultJob({ pipelines: 2, iterations }), doomedJob()],
       nodes: NODES,
