@@ -17,6 +17,14 @@ export default tseslint.config(
     },
   },
   {
+    // A file past 400 lines or a function past 120 usually holds two concepts (CONVENTIONS.md).
+    files: ['src/**/*.ts'],
+    rules: {
+      'max-lines': ['error', { max: 400 }],
+      'max-lines-per-function': ['error', { max: 120 }],
+    },
+  },
+  {
     files: ['src/planner/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -5,6 +5,9 @@ import { patchAs, startHarness, statusOf, waitForObject, type Harness } from './
 import { CLUSTER_MADE, createNamespace } from './helpers.ts';
 import { describeOnServers } from '../support/servers.ts';
 
+/** A node selector no node matches: the pod stays unbound although kube-scheduler runs. */
+const UNSCHEDULABLE = { 'perseus.energy/test': 'no-such-node' };
+
 describeOnServers('apiserver: CRUD and object semantics', (kind) => {
   let h: Harness;
   before(async () => {
@@ -80,7 +83,8 @@ describeOnServers('apiserver: CRUD and object semantics', (kind) => {
 
   it('lists with field selectors and rejects unsupported fields', async () => {
     await h.core.createNamespacedPod({ namespace: 'sel', body: { metadata: { name: 'p1' }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox:1' }] } } });
-    await h.core.createNamespacedPod({ namespace: 'sel', body: { metadata: { name: 'p2' }, spec: { containers: [{ name: 'c', image: 'busybox:1' }] } } });
+    // On the real cluster kube-scheduler would bind an unscheduled pod to the run's fake GPU node: this one selects no node.
+    await h.core.createNamespacedPod({ namespace: 'sel', body: { metadata: { name: 'p2' }, spec: { nodeSelector: UNSCHEDULABLE, containers: [{ name: 'c', image: 'busybox:1' }] } } });
     const onNode = await h.core.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=n1' });
     assert.deepEqual(onNode.items.map((p) => p.metadata?.name), ['p1']);
     const unscheduled = await h.core.listNamespacedPod({ namespace: 'sel', fieldSelector: 'spec.nodeName=,status.phase=Pending' });
@@ -161,7 +165,7 @@ describeOnServers('apiserver: CRUD and object semantics', (kind) => {
   });
 
   it('pod binding sets spec.nodeName once', async () => {
-    await h.core.createNamespacedPod({ namespace: 'crud', body: { metadata: { name: 'tobind' }, spec: { containers: [{ name: 'c', image: 'x:1' }] } } });
+    await h.core.createNamespacedPod({ namespace: 'crud', body: { metadata: { name: 'tobind' }, spec: { nodeSelector: UNSCHEDULABLE, containers: [{ name: 'c', image: 'x:1' }] } } });
     await h.core.createNamespacedPodBinding({ namespace: 'crud', name: 'tobind', body: { metadata: { name: 'tobind' }, target: { kind: 'Node', name: 'node-1' } } });
     assert.equal((await h.core.readNamespacedPod({ namespace: 'crud', name: 'tobind' })).spec?.nodeName, 'node-1');
     const again = await statusOf(h.core.createNamespacedPodBinding({ namespace: 'crud', name: 'tobind', body: { metadata: { name: 'tobind' }, target: { kind: 'Node', name: 'node-2' } } }));

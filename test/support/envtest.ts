@@ -59,10 +59,12 @@ interface Started {
 // module can exist twice in one process; both instances must see the same control plane.
 interface Registry {
   readonly children: Started[];
+  /** Temporary directories of started control planes, removed with their processes. */
+  readonly dirs: string[];
   shared: Promise<ControlPlane> | undefined;
   hooked: boolean;
 }
-const registry = ((globalThis as Record<symbol, unknown>)[Symbol.for('perseus.envtest')] ??= { children: [], shared: undefined, hooked: false }) as Registry;
+const registry = ((globalThis as Record<symbol, unknown>)[Symbol.for('perseus.envtest')] ??= { children: [], dirs: [], shared: undefined, hooked: false }) as Registry;
 const children = registry.children;
 
 /** The run's control plane, started on the first call. Throws when it cannot start (with the component's log tail). */
@@ -94,6 +96,7 @@ function killAllSync(): void {
       }
     }
   }
+  for (const dir of registry.dirs.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
 }
 
 // An interrupted run still stops what it started: on exit synchronously, on signals before exiting. The
@@ -219,6 +222,7 @@ async function startControlPlane(): Promise<ControlPlane> {
   if (unavailable) throw new Error(`the real control plane cannot start: ${unavailable}`);
   const assets = process.env.KUBEBUILDER_ASSETS as string;
   const dir = mkdtempSync(join(tmpdir(), 'perseus-envtest-'));
+  registry.dirs.push(dir);
   makePki(dir);
   const [etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const url = `https://127.0.0.1:${apiPort}`;
