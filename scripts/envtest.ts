@@ -3,7 +3,7 @@
 // runs: the CRDs, the chart's ServiceAccounts and RBAC and a fake GPU node installed, kubeconfigs written
 // for the administrator and for the controller's and the agent's ServiceAccounts. Stops on Ctrl-C.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { chartIdentities } from '../test/support/chart-identities.ts';
 import { controlPlane, envtestUnavailable, stopControlPlane } from '../test/support/envtest.ts';
 
@@ -18,9 +18,9 @@ const cp = await controlPlane();
 const ids = await chartIdentities(cp);
 mkdirSync(out, { recursive: true });
 const files = {
-  admin: resolve(out, 'admin.kubeconfig'),
-  controller: resolve(out, 'controller.kubeconfig'),
-  agent: resolve(out, 'agent.kubeconfig'),
+  admin: relative(process.cwd(), resolve(out, 'admin.kubeconfig')),
+  controller: relative(process.cwd(), resolve(out, 'controller.kubeconfig')),
+  agent: relative(process.cwd(), resolve(out, 'agent.kubeconfig')),
 };
 writeFileSync(files.admin, cp.adminKubeconfigYaml, { mode: 0o600 });
 writeFileSync(files.controller, ids.controllerKubeconfig, { mode: 0o600 });
