@@ -5,7 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AGENT_SOCKET_HOST_DIR as AGENT_SOCKET_DIR } from '../../src/api/names.ts';
 import { crdCopies, ROOT } from '../../scripts/gen-manifests.ts';
-import { CHART, get, helm, MONITORING_API, ofKind, one, render, sets, type K8sObject } from './helm.ts';
+import { ALL_OFF, ALL_ON, CHART, get, helm, MONITORING_API, ofKind, one, render, sets, type K8sObject } from './helm.ts';
 
 interface Container {
   name: string;
@@ -43,20 +43,6 @@ const kinds = (objects: readonly K8sObject[]): string[] => [...new Set(objects.m
 
 const CONTROLLER = 'perseus-operator-controller';
 const AGENT = 'perseus-operator-agent';
-
-// Every value the chart can switch, off where the default is on and on where it is off.
-const ALL_OFF = sets(
-  'agent.enabled=false',
-  'controller.leaderElection.enabled=false',
-  'controller.serviceAccount.create=false',
-  'agent.serviceAccount.create=false',
-  'metrics.serviceMonitor.enabled=false',
-  'metrics.podMonitor.enabled=false',
-  'metrics.prometheusRule.enabled=false',
-  'grafana.dashboard.enabled=false',
-  'networkPolicy.enabled=false',
-);
-const ALL_ON = sets('networkPolicy.enabled=true', 'agent.privileged=true', 'agent.runtimeClassName=nvidia', 'controller.replicas=2', 'agent.nvmlLibrary=/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1');
 
 describe('Helm chart', function () {
   this.timeout(60_000);

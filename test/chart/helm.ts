@@ -80,3 +80,17 @@ export function get<T = unknown>(value: unknown, ...path: (string | number)[]): 
   for (const key of path) v = v === null || v === undefined ? undefined : (v as Record<string | number, unknown>)[key];
   return v as T;
 }
+
+// Every value the chart can switch, off where the default is on and on where it is off.
+export const ALL_OFF = sets(
+  'agent.enabled=false',
+  'controller.leaderElection.enabled=false',
+  'controller.serviceAccount.create=false',
+  'agent.serviceAccount.create=false',
+  'metrics.serviceMonitor.enabled=false',
+  'metrics.podMonitor.enabled=false',
+  'metrics.prometheusRule.enabled=false',
+  'grafana.dashboard.enabled=false',
+  'networkPolicy.enabled=false',
+);
+export const ALL_ON = sets('networkPolicy.enabled=true', 'agent.privileged=true', 'agent.runtimeClassName=nvidia', 'controller.replicas=2', 'agent.nvmlLibrary=/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1');

@@ -24,10 +24,15 @@ describeOnServers('apiserver: custom resources', (kind) => {
 
   before(async () => {
     h = await startHarness(kind);
-    await postJson(h.kc, crdPath, widgetCrd);
-    // kube-apiserver establishes a new CRD asynchronously (the embedded server at once).
-    await waitForObject(h.kc, crdPath, widgetCrd.metadata.name, (_type, obj) => (obj as { status?: { conditions?: { type: string; status: string }[] } } | undefined)?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true);
-    await postJson(h.kc, crdPath, gadgetCrd);
+    // kube-apiserver establishes a new CRD, and serves it in discovery, asynchronously (the embedded server at once).
+    const established = (_type: string, obj: unknown): boolean => (obj as { status?: { conditions?: { type: string; status: string }[] } } | undefined)?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true;
+    for (const crd of [widgetCrd, gadgetCrd]) {
+      await postJson(h.kc, crdPath, crd);
+      await waitForObject(h.kc, crdPath, crd.metadata.name, established);
+    }
+    // Discovery follows Established (as clients see it: they retry an unknown resource).
+    const served = async (): Promise<boolean> => ((await fetchJson(h.kc, `/apis/${group}/v1`))['resources'] as { name: string }[] | undefined)?.some((r) => r.name === 'gadgets') === true;
+    for (const deadline = Date.now() + 30_000; !(await served()) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
   });
   after(async () => h.server.stop());
 
