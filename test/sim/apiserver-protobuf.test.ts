@@ -9,7 +9,9 @@ import { load } from 'js-yaml';
 import { ApiError } from '../../src/sim/apiserver/errors.ts';
 import { decodeKubeProtobuf } from '../../src/sim/apiserver/protobuf.ts';
 import { kubectlPath } from '../support/kube-tools.ts';
-import { embedded, startHarness, type Harness } from './helpers.ts';
+import { createNamespace, embedded, startHarness, type Harness } from './helpers.ts';
+import { uniqueSuffix } from '../support/envtest.ts';
+import { describeOnServers } from '../support/servers.ts';
 
 // ---------------------------------------------------------------- a minimal encoder for test inputs
 
@@ -214,9 +216,13 @@ interface Obj {
   [key: string]: unknown;
 }
 
-describe('apiserver: kubectl create generators (protobuf bodies)', function () {
+describeOnServers('apiserver: kubectl create generators (protobuf bodies)', function (kind) {
   this.timeout(120_000);
   let h: Harness;
+  // The real server keeps what a suite leaves in default and reuses no namespace name at once: fresh names there.
+  const suffix = kind === 'embedded' ? '' : `-${uniqueSuffix()}`;
+  const team = `team-a${suffix}`;
+  const work = kind === 'embedded' ? 'default' : `pb${suffix}`;
   let dir: string;
   let kubectl: string;
 
@@ -235,7 +241,8 @@ describe('apiserver: kubectl create generators (protobuf bodies)', function () {
 
   before(async () => {
     kubectl = await kubectlPath();
-    h = await startHarness('embedded');
+    h = await startHarness(kind);
+    if (kind !== 'embedded') await createNamespace(h, work);
     dir = await mkdtemp(join(tmpdir(), 'perseus-kubectl-pb-'));
     await writeFile(join(dir, 'kubeconfig'), h.server.kubeconfigYaml());
   });
@@ -245,66 +252,66 @@ describe('apiserver: kubectl create generators (protobuf bodies)', function () {
   });
 
   it('creates a namespace, and labels it', async () => {
-    assert.equal((await ok(['create', 'namespace', 'team-a'])).trim(), 'namespace/team-a created');
-    await ok(['label', 'namespace', 'team-a', 'owner=ml']);
-    const ns = await getJson('namespace', 'team-a');
-    assert.deepEqual(ns.metadata.labels, { 'kubernetes.io/metadata.name': 'team-a', owner: 'ml' });
+    assert.equal((await ok(['create', 'namespace', team])).trim(), `namespace/${team} created`);
+    await ok(['label', 'namespace', team, 'owner=ml']);
+    const ns = await getJson('namespace', team);
+    assert.deepEqual(ns.metadata.labels, { 'kubernetes.io/metadata.name': team, owner: 'ml' });
     assert.deepEqual(ns['status'], { phase: 'Active' });
   });
 
   it('creates a configmap with data and binaryData', async () => {
     await writeFile(join(dir, 'blob.bin'), Buffer.from([0xff, 0xfe, 0x00, 0x01]));
     await writeFile(join(dir, 'conf.txt'), 'x = 1\n');
-    assert.equal((await ok(['create', 'configmap', 'settings', '-n', 'team-a', '--from-literal=mode=fast', `--from-file=${join(dir, 'conf.txt')}`, `--from-file=${join(dir, 'blob.bin')}`])).trim(), 'configmap/settings created');
-    await ok(['label', 'configmap', 'settings', '-n', 'team-a', 'app=trainer']);
-    const cm = await getJson('configmap', 'settings', '-n', 'team-a');
+    assert.equal((await ok(['create', 'configmap', 'settings', '-n', team, '--from-literal=mode=fast', `--from-file=${join(dir, 'conf.txt')}`, `--from-file=${join(dir, 'blob.bin')}`])).trim(), 'configmap/settings created');
+    await ok(['label', 'configmap', 'settings', '-n', team, 'app=trainer']);
+    const cm = await getJson('configmap', 'settings', '-n', team);
     assert.deepEqual(cm['data'], { mode: 'fast', 'conf.txt': 'x = 1\n' });
     assert.deepEqual(cm['binaryData'], { 'blob.bin': Buffer.from([0xff, 0xfe, 0x00, 0x01]).toString('base64') });
     assert.deepEqual(cm.metadata.labels, { app: 'trainer' });
   });
 
   it('creates generic, tls and docker-registry secrets', async () => {
-    await ok(['create', 'secret', 'generic', 'creds', '--from-literal=user=alice', '--from-literal=password=s3cret', '--type=example.com/basic']);
-    const generic = await getJson('secret', 'creds');
+    await ok(['create', 'secret', 'generic', 'creds', '-n', work, '--from-literal=user=alice', '--from-literal=password=s3cret', '--type=example.com/basic']);
+    const generic = await getJson('secret', 'creds', '-n', work);
     assert.equal(generic['type'], 'example.com/basic');
     assert.deepEqual(generic['data'], { user: Buffer.from('alice').toString('base64'), password: Buffer.from('s3cret').toString('base64') });
 
     await writeFile(join(dir, 'tls.crt'), tlsCert);
     await writeFile(join(dir, 'tls.key'), tlsKey);
-    await ok(['create', 'secret', 'tls', 'web-tls', `--cert=${join(dir, 'tls.crt')}`, `--key=${join(dir, 'tls.key')}`]);
-    const tls = await getJson('secret', 'web-tls');
+    await ok(['create', 'secret', 'tls', 'web-tls', '-n', work, `--cert=${join(dir, 'tls.crt')}`, `--key=${join(dir, 'tls.key')}`]);
+    const tls = await getJson('secret', 'web-tls', '-n', work);
     assert.equal(tls['type'], 'kubernetes.io/tls');
     assert.deepEqual(tls['data'], { 'tls.crt': Buffer.from(tlsCert).toString('base64'), 'tls.key': Buffer.from(tlsKey).toString('base64') });
 
-    await ok(['create', 'secret', 'docker-registry', 'pull', '--docker-server=registry.example.com', '--docker-username=bob', '--docker-password=pw']);
-    const pull = await getJson('secret', 'pull');
+    await ok(['create', 'secret', 'docker-registry', 'pull', '-n', work, '--docker-server=registry.example.com', '--docker-username=bob', '--docker-password=pw']);
+    const pull = await getJson('secret', 'pull', '-n', work);
     assert.equal(pull['type'], 'kubernetes.io/dockerconfigjson');
     const config = JSON.parse(Buffer.from((pull['data'] as Record<string, string>)['.dockerconfigjson'] ?? '', 'base64').toString('utf8')) as { auths: Record<string, { username: string; password: string; auth: string }> };
     assert.deepEqual(config.auths['registry.example.com'], { username: 'bob', password: 'pw', auth: Buffer.from('bob:pw').toString('base64') });
   });
 
   it('creates a service account', async () => {
-    assert.equal((await ok(['create', 'serviceaccount', 'trainer', '-n', 'team-a'])).trim(), 'serviceaccount/trainer created');
-    const sa = await getJson('serviceaccount', 'trainer', '-n', 'team-a');
-    assert.equal(sa.metadata.namespace, 'team-a');
+    assert.equal((await ok(['create', 'serviceaccount', 'trainer', '-n', team])).trim(), 'serviceaccount/trainer created');
+    const sa = await getJson('serviceaccount', 'trainer', '-n', team);
+    assert.equal(sa.metadata.namespace, team);
   });
 
   it('creates a deployment and services', async () => {
-    await ok(['create', 'deployment', 'web', '--image=nginx:1.27', '--replicas=2', '--port=8080', '--', 'nginx', '-g', 'daemon off;']);
-    const dep = await getJson('deployment', 'web');
+    await ok(['create', 'deployment', 'web', '-n', work, '--image=nginx:1.27', '--replicas=2', '--port=8080', '--', 'nginx', '-g', 'daemon off;']);
+    const dep = await getJson('deployment', 'web', '-n', work);
     const spec = dep['spec'] as { replicas: number; selector: unknown; template: { spec: { containers: { name: string; image: string; command: string[]; ports: unknown[] }[] } } };
     assert.equal(spec.replicas, 2);
     assert.deepEqual(spec.selector, { matchLabels: { app: 'web' } });
     const [container] = spec.template.spec.containers;
     assert.deepEqual({ name: container?.name, image: container?.image, command: container?.command, ports: container?.ports }, { name: 'nginx', image: 'nginx:1.27', command: ['nginx', '-g', 'daemon off;'], ports: [{ containerPort: 8080, protocol: 'TCP' }] });
 
-    await ok(['create', 'service', 'clusterip', 'web', '--tcp=80:8080']);
-    const svc = await getJson('service', 'web');
+    await ok(['create', 'service', 'clusterip', 'web', '-n', work, '--tcp=80:8080']);
+    const svc = await getJson('service', 'web', '-n', work);
     assert.deepEqual((svc['spec'] as { ports: unknown }).ports, [{ name: '80-8080', protocol: 'TCP', port: 80, targetPort: 8080 }]);
     assert.deepEqual((svc['spec'] as { selector: unknown }).selector, { app: 'web' });
 
-    await ok(['create', 'service', 'externalname', 'docs', '--external-name=docs.example.com']);
-    const ext = await getJson('service', 'docs');
+    await ok(['create', 'service', 'externalname', 'docs', '-n', work, '--external-name=docs.example.com']);
+    const ext = await getJson('service', 'docs', '-n', work);
     assert.equal((ext['spec'] as { type: string }).type, 'ExternalName');
     assert.equal((ext['spec'] as { externalName: string }).externalName, 'docs.example.com');
   });
@@ -319,7 +326,7 @@ describe('apiserver: kubectl create generators (protobuf bodies)', function () {
   });
 
   it('answers AlreadyExists to a generator whose object exists', async () => {
-    const dup = await run(['create', 'configmap', 'settings', '-n', 'team-a', '--from-literal=a=b']);
+    const dup = await run(['create', 'configmap', 'settings', '-n', team, '--from-literal=a=b']);
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /configmaps "settings" already exists/);
   });
