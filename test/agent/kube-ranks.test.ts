@@ -14,10 +14,12 @@ import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
 import { systemClock } from '../../src/kube/clock.ts';
 import { ManualSimTime } from '../../src/nvml/sim-clock.ts';
 import { SimulatedGpuProvider } from '../../src/nvml/simulated-gpu.ts';
-import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
 import { waitFor } from '../controller/harness.ts';
+import { chartIdentities } from '../support/chart-identities.ts';
+import { controlPlane, uniqueSuffix } from '../support/envtest.ts';
+import { describeOnServers, startTestServer, type TestServer } from '../support/servers.ts';
 
-const G = { group: 'perseus.energy', version: 'v1alpha1', plural: 'perseusranks', namespace: 'ml' };
+const G = { group: 'perseus.energy', version: 'v1alpha1', plural: 'perseusranks' };
 const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -29,11 +31,11 @@ const profile: StageProfile = {
   ]),
 };
 
-function rank(name: string, node: string, spec: Record<string, unknown>): Record<string, unknown> {
+function rank(name: string, node: string, spec: Record<string, unknown>, namespace = 'ml'): Record<string, unknown> {
   return {
     apiVersion: 'perseus.energy/v1alpha1',
     kind: 'PerseusRank',
-    metadata: { name, namespace: 'ml', labels: { 'perseus.energy/node': node } },
+    metadata: { name, namespace, labels: { 'perseus.energy/node': node } },
     spec: { jobName: 'job', pipeline: 0, stage: 0, podName: `${name}-pod`, nodeName: node, tokenSha256: sha256('t'), ...spec },
   };
 }
@@ -47,21 +49,35 @@ describe('agent Kubernetes wiring', () => {
     assert.deepEqual(agentRankSpecOf(obj)?.profiling, { warmupIterations: 2, iterationsPerClock: 5, clockStrideMhz: 30, earlyStop: true, frequenciesMhz: [1410, 1200], minFrequencyMhz: 1000 });
   });
 
-  let server: ApiServer;
+});
+
+describeOnServers('agent Kubernetes wiring', (kind) => {
+  let server: TestServer;
   let custom: k8s.CustomObjectsApi;
   let wiring: KubeRankWiring;
   let agent: NodeAgent;
   let provider: SimulatedGpuProvider;
+  let ns: string;
 
   beforeEach(async () => {
-    server = await startApiServer();
+    // On the real server the CRDs are installed once per run (before the server's snapshot, so they stay),
+    // and the agent acts as the chart's ServiceAccount.
+    const identities = kind === 'kube-apiserver' ? await chartIdentities(await controlPlane()) : undefined;
+    server = await startTestServer(kind);
     const kc = kubeConfigFromYaml(server.kubeconfigYaml());
-    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-    for (const { crd } of allCrds()) await ext.createCustomResourceDefinition({ body: crd as never });
-    await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: 'ml' } } });
+    let agentKc = kc;
+    if (identities) {
+      agentKc = kubeConfigFromYaml(identities.agentKubeconfig);
+      ns = `ml-${uniqueSuffix()}`;
+    } else {
+      const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+      for (const { crd } of allCrds()) await ext.createCustomResourceDefinition({ body: crd as never });
+      ns = 'ml';
+    }
+    await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
     provider = SimulatedGpuProvider.fromProfile(2, profile, new ManualSimTime(), 'node-a');
-    wiring = new KubeRankWiring({ api: new ClientKubeApi(kc), clock: systemClock, nodeName: 'node-a' });
+    wiring = new KubeRankWiring({ api: new ClientKubeApi(agentKc), clock: systemClock, nodeName: 'node-a' });
     const gpusOf: Record<string, string[]> = { 'r1-pod': ['GPU-sim-node-a-0'], 'r2-pod': ['GPU-sim-node-a-1'] };
     agent = new NodeAgent({
       nodeName: 'node-a',
@@ -81,13 +97,14 @@ describe('agent Kubernetes wiring', () => {
     await server.stop();
   });
 
-  const get = async (name: string): Promise<PerseusRank> => (await custom.getNamespacedCustomObject({ ...G, name })) as PerseusRank;
+  const get = async (name: string): Promise<PerseusRank> => (await custom.getNamespacedCustomObject({ ...G, namespace: ns, name })) as PerseusRank;
 
   it('applies a Run-mode plan, writes status, and resets the clocks when the rank goes Idle', async () => {
     const gpu = provider.gpus[0]!;
     await custom.createNamespacedCustomObject({
       ...G,
-      body: rank('r1', 'node-a', { mode: 'Run', plan: { generation: 3, granularity: 'Stage', modelIterationSeconds: 1, frequencyMhz: 1200 } }),
+      namespace: ns,
+      body: rank('r1', 'node-a', { mode: 'Run', plan: { generation: 3, granularity: 'Stage', modelIterationSeconds: 1, frequencyMhz: 1200 } }, ns),
     });
     await waitFor('the stage clock', () => Promise.resolve(gpu.lockedGpuClockMhz() === 1200));
     const applied = await waitFor('status', async () => {
@@ -100,7 +117,7 @@ describe('agent Kubernetes wiring', () => {
     assert.equal(cond?.status, 'True');
     assert.equal(provider.gpus[1]!.lockedGpuClockMhz(), undefined, 'the other GPU is untouched');
 
-    await custom.patchNamespacedCustomObject({ ...G, name: 'r1', body: { spec: { mode: 'Idle' } } }, merge);
+    await custom.patchNamespacedCustomObject({ ...G, namespace: ns, name: 'r1', body: { spec: { mode: 'Idle' } } }, merge);
     await waitFor('the reset', () => Promise.resolve(gpu.lockedGpuClockMhz() === undefined));
     const idle = await waitFor('Idle status', async () => {
       const r = await get('r1');
@@ -110,9 +127,10 @@ describe('agent Kubernetes wiring', () => {
   });
 
   it('enforces an Instruction plan per computation and ignores ranks of other nodes', async () => {
-    await custom.createNamespacedCustomObject({ ...G, body: rank('r9', 'node-b', { mode: 'Run', plan: { generation: 1, granularity: 'Stage', modelIterationSeconds: 1, frequencyMhz: 1005 } }) });
+    await custom.createNamespacedCustomObject({ ...G, namespace: ns, body: rank('r9', 'node-b', { mode: 'Run', plan: { generation: 1, granularity: 'Stage', modelIterationSeconds: 1, frequencyMhz: 1005 } }, ns) });
     await custom.createNamespacedCustomObject({
       ...G,
+      namespace: ns,
       body: rank('r2', 'node-a', {
         mode: 'Run',
         plan: {
@@ -124,13 +142,13 @@ describe('agent Kubernetes wiring', () => {
             { instruction: 'backward', microbatch: 0, chunk: 0, frequencyMhz: 1410 },
           ],
         },
-      }),
+      }, ns),
     });
     await waitFor('the rank', () => Promise.resolve(wiring.ranks().some((r) => r.name === 'r2')));
     assert.deepEqual(wiring.ranks().map((r) => r.name), ['r2']);
     const replies: unknown[] = [];
     const session = agent.openSession((r) => replies.push(r), () => undefined);
-    session.handleLine(JSON.stringify({ type: 'hello', v: 1, namespace: 'ml', rank: 'r2', pod: 'r2-pod', token: 't' }));
+    session.handleLine(JSON.stringify({ type: 'hello', v: 1, namespace: ns, rank: 'r2', pod: 'r2-pod', token: 't' }));
     await waitFor('hello', () => Promise.resolve(replies.length > 0));
     assert.deepEqual((replies[0] as { ok?: boolean }).ok, true);
     const gpu = provider.gpus[1]!;
@@ -139,7 +157,7 @@ describe('agent Kubernetes wiring', () => {
     session.handleLine(JSON.stringify({ type: 'begin', instruction: 'backward', microbatch: 0 }));
     assert.equal(gpu.lockedGpuClockMhz(), 1410);
     session.close();
-    await custom.deleteNamespacedCustomObject({ ...G, name: 'r2' });
+    await custom.deleteNamespacedCustomObject({ ...G, namespace: ns, name: 'r2' });
     await waitFor('the removal', () => Promise.resolve(wiring.ranks().length === 0));
     assert.equal(gpu.lockedGpuClockMhz(), undefined);
   });
