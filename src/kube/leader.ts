@@ -126,7 +126,8 @@ export class LeaderElector {
     const next: LeaseSpec =
       holder === identity
         ? { ...spec, ...mine }
-        : { ...mine, acquireTime: nowTime, leaseTransitions: (spec.leaseTransitions ?? 0) + (holder === '' ? 0 : 1) };
+        : // Every change of holder counts, a released Lease's too (as client-go counts them).
+          { ...mine, acquireTime: nowTime, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
     try {
       await this.api.replace(LEASES, namespace, { ...lease, spec: next });
       return true;

@@ -157,7 +157,7 @@ export async function kubeRequest(
   const url = new URL(path, server);
   const opts: https.RequestOptions = { method, headers: { Accept: 'application/json', ...headers } };
   await kc.applyToHTTPSOptions(opts);
-  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const data = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   if (data !== undefined) {
     (opts.headers as Record<string, string>)['Content-Type'] ??= 'application/json';
     // A length, not a chunked body: kube-apiserver answers a chunked DELETE body with 400 on a reused connection.
