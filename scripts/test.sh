@@ -25,8 +25,15 @@ read -r pp pf < <(printf '%s\n' "$py_out" | sed -n 's/^\([0-9]*\) passed, \([0-9
 pp=${pp:-0}; pf=${pf:-0}
 if [ "$py_status" -ne 0 ] && [ "$pf" -eq 0 ]; then pf=1; fi
 [ "$py_status" -ne 0 ] && status=1
-[ "$status" -ne 0 ] && [ "$((mf + pf))" -eq 0 ] && mf=1
+# The container image check (.ci/run runs scripts/ci-image.sh before the tests) counts as one test.
+ip=0; if_=0; is=0
+case "$(cat "${PERSEUS_IMAGE_CHECK_STATUS:-/dev/null}" 2>/dev/null)" in
+  passed) ip=1; echo "image check: passed" ;;
+  failed) if_=1; status=1; echo "image check: FAILED (see scripts/ci-image.sh's output above)" ;;
+  skipped) is=1; echo "image check: skipped (mmdebstrap or buildah missing)" ;;
+esac
+[ "$status" -ne 0 ] && [ "$((mf + pf + if_))" -eq 0 ] && mf=1
 echo
 echo "tests took $(( $(date +%s) - started )) s"
-echo "$((mp + pp)) passed, $((mf + pf)) failed, ${ms} skipped"
+echo "$((mp + pp + ip)) passed, $((mf + pf + if_)) failed, $((ms + is)) skipped"
 exit "$status"

@@ -1,5 +1,6 @@
 // The `perseus` CLI: one binary, one sub-command per component. Wiring only: each command lives in its
 // own module under src/cli/ and is loaded on demand, so `perseus plan` never loads the Kubernetes client.
+import { readFileSync } from 'node:fs';
 
 /** A sub-command: parses its own argv, returns the process exit code. */
 export interface Command {
@@ -15,9 +16,14 @@ const commands: Record<string, { summary: string; module: string }> = {
   simulate: { summary: 'Run the whole system end to end on simulated GPUs', module: 'simulate' },
 };
 
+/** The package version (package.json two folders up, from src/cli/ and from the compiled dist/cli/ alike). */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`);
-  return `Usage: perseus <command> [flags]\n\nCommands:\n${lines.join('\n')}\n\nRun 'perseus <command> --help' for a command's flags.\n`;
+  return `Usage: perseus <command> [flags]\n       perseus --version\n\nCommands:\n${lines.join('\n')}\n\nRun 'perseus <command> --help' for a command's flags.\n`;
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -26,6 +32,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`perseus ${version()}\n`);
+    return 0;
   }
   const entry = commands[name];
   if (entry === undefined) {

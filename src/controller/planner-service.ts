@@ -152,8 +152,10 @@ export class PlannerService {
       });
       return;
     }
-    const execArgv = process.execArgv.includes('tsx') ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
-    const worker = new Worker(new URL('./planner-worker.ts', import.meta.url), {
+    // The sources run through tsx (its loader must reach the worker); the compiled build runs plain .js.
+    const compiled = import.meta.url.endsWith('.js');
+    const execArgv = compiled || process.execArgv.includes('tsx') ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
+    const worker = new Worker(new URL(compiled ? './planner-worker.js' : './planner-worker.ts', import.meta.url), {
       workerData: { profile: req.profile, pipeline: req.pipeline, options: req.options, maxSlowdown: req.maxSlowdown },
       execArgv,
     });
