@@ -98,8 +98,12 @@ describe('Dockerfile', function () {
     assert.ok(uid !== undefined && /^\d+$/.test(uid) && Number(uid) !== 0, 'a numeric non-root USER');
     assert.equal(get(one(await render(), 'Deployment'), 'spec', 'template', 'spec', 'securityContext', 'runAsUser'), Number(uid), 'the controller runs as the image user');
     assert.match(text, /^ENTRYPOINT \["node", "\/app\/bin\/perseus\.js"\]$/m);
-    // tsx is the runtime loader of bin/perseus.js: the image must install it although it is a dev dependency.
-    assert.match(text, /tsx@/);
+    // The image runs the compiled build (dist/), like scripts/build-image.sh: no transpiler at run time.
+    assert.match(text, /npm run build/);
+    assert.match(text, /cp -r dist \/app\//);
+    assert.doesNotMatch(text, /tsx/);
+    const final = text.slice(text.lastIndexOf('\nFROM '));
+    assert.doesNotMatch(final, /^COPY src /m, 'the sources stay in the build stage (bin/perseus.js then runs dist/)');
     assert.match(text, /npm ci --omit=dev/);
   });
 
