@@ -104,6 +104,20 @@ export function loadProfile(ctx: JobContext, d: Decision, storedCsv: string | un
       },
     });
     out = withCondition(ctx, out, JOB_CONDITIONS.profiled, 'True', 'ProfileReused', `Reused the profile of ConfigMap ${profileRef?.configMapName ?? ''}`);
+  } else if (out.status.profile === undefined && profileRef === undefined) {
+    // The job's own profile was stored but the status write that recorded it failed (a conflict, a
+    // restart): record it now, as the profiling pass would have.
+    out = withStatus(out, {
+      ...out.status,
+      profile: {
+        source: 'Profiled',
+        configMapName: configMapName(name),
+        measurements: parsed.value.measurements.length,
+        ...(parsed.value.blockingPowerWatts === undefined ? {} : { blockingPowerWatts: parsed.value.blockingPowerWatts }),
+      },
+    });
+    out = withCondition(ctx, out, JOB_CONDITIONS.profiled, 'True', 'ProfileCollected', `Collected ${parsed.value.measurements.length} measurements`);
+    if (out.status.phase === 'Profiling') out = withPhase(out, 'Planning', 'ProfileCollected', `Collected the stage profile (${parsed.value.measurements.length} measurements)`);
   }
   return { done: false, decision: out, profile: parsed.value };
 }

@@ -376,6 +376,23 @@ describe('decide', () => {
     assert.equal(b.status.conditions?.find((c) => c.type === 'Failed')?.reason, 'ProfilingTimeout');
   });
 
+  it('records a profile stored by a pass whose status write failed, as collected, and moves to Planning', () => {
+    const world = new World(makeJob());
+    world.untilPhase('Profiling');
+    world.reportProfiles();
+    const unwritten = structuredClone(world.job);
+    world.step(); // stores the profile and deletes the profiling pods; its status write then conflicts:
+    world.job = unwritten;
+    world.events = [];
+    world.step();
+    assert.equal(world.status.phase, 'Planning');
+    assert.equal(world.status.profile?.source, 'Profiled');
+    assert.ok((world.status.profile?.measurements ?? 0) > 0);
+    assert.equal(world.status.conditions?.find((c) => c.type === 'Profiled')?.reason, 'ProfileCollected');
+    assert.deepEqual(world.events.map((e) => e.reason).filter((r) => r !== 'PlanningStarted'), ['ProfileCollected']);
+    assert.ok(!world.events.some((e) => e.reason === 'PlanningStarted'), 'one phase event, as without the conflict');
+  });
+
   it('resumes in Running from stored state without re-profiling (a fresh frontier is re-derived)', () => {
     const world = new World(makeJob());
     runToRunning(world);

@@ -80,7 +80,7 @@ export class Harness {
       // On the shared real server a controller sees only its test's namespace.
       ...(this.server.kind === 'kube-apiserver' ? { namespaces: [this.ns] } : {}),
       clock: systemClock,
-      logger: createLogger('error', true),
+      logger: createLogger(process.env['PERSEUS_TEST_LOG_LEVEL'] ?? 'error', true),
       identity,
       workers: 2,
       mintToken: () => `token-${identity}-${++this.tokens}`,

@@ -52,7 +52,7 @@ describeOnServers('controller lifecycle', function (kind) {
       const seen = new Set((await h.events()).map((e) => e.reason));
       return expected.every((r) => seen.has(r)) ? seen : undefined;
     }).catch(async () => new Set((await h.events()).map((e) => e.reason)));
-    for (const r of expected) assert.ok(reasons.has(r), `event ${r}`);
+    for (const r of expected) assert.ok(reasons.has(r), `event ${r} (seen: ${[...reasons].join(', ')})`);
   });
 
   it('replans on a straggler report and restores the plan on recovery', async () => {
