@@ -39,7 +39,8 @@ describeOnServers('controller lifecycle', function (kind) {
       const r = await h.ranks();
       return pods.length === 6 && r.length === 6 && r.every((x) => x.spec.mode === 'Run' && x.spec.plan?.generation === 1) ? pods : undefined;
     });
-    assert.equal((await h.pods()).length, 6, 'profiling pods are gone');
+    // Profiling pods end by graceful deletion, which the (simulated) kubelet confirms asynchronously.
+    await waitFor('profiling pods gone', async () => ((await h.pods()).length === 6 ? true : undefined));
     const svc = await h.core.readNamespacedService({ name: 'gpt', namespace: h.ns });
     assert.equal(svc.spec?.clusterIP, 'None');
     for (const pod of workers) await h.setPodPhase(pod.metadata?.name ?? '', 'Succeeded');
