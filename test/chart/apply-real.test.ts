@@ -1,6 +1,7 @@
 // What users apply, accepted by a real kube-apiserver (server-side apply, server dry run): the chart
 // rendered with each value a user switches, the plain install manifest, the CRDs, and every example job
-// (validated against the CRDs' schemas and CEL rules by the real server).
+// (validated against the CRDs' schemas and CEL rules by the real server); and what kubectl shows of the
+// CRDs there: explain, printer columns, short names and categories.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -100,6 +101,33 @@ describe('manifests and examples accepted by kube-apiserver (server-side apply, 
   it('finds the example jobs', () => {
     assert.ok(examples.length >= 4, examples.join(', '));
   });
+  const kubectl = async (...args: string[]): Promise<string> => (await run(await kubectlPath(), ['--kubeconfig', kubeconfig, ...args])).stdout;
+
+  it('kubectl explain describes PerseusTrainingJob fields from the published schema', async () => {
+    const out = await kubectl('explain', 'perseustrainingjob.spec.topology');
+    assert.match(out, /KIND:\s+PerseusTrainingJob/);
+    assert.match(out, /stages\s+<integer> -required-/);
+    assert.match(out, /dataParallel\s+<integer>/);
+  });
+
+  it('kubectl explain describes PerseusRank', async () => {
+    const out = await kubectl('explain', 'perseusrank.spec');
+    assert.match(out, /KIND:\s+PerseusRank/);
+    assert.match(out, /mode\s+<string>/);
+  });
+
+  it('kubectl get ptj prints the Phase, Stages, Pipelines, Savings and Age columns; ptj and prank resolve', async () => {
+    await kubectl('apply', '--server-side', '--field-manager', 'perseus-test', '-f', join(ROOT, 'examples', 'gpt3-8stage.yaml'));
+    const table = await kubectl('get', 'ptj', '-n', JOBS_NAMESPACES[0]!);
+    // No controller runs here: Phase and Savings are empty.
+    assert.match(table, /^NAME\s+PHASE\s+STAGES\s+PIPELINES\s+SAVINGS\s+AGE\n\S+(?:\s+<none>)?\s+8\s+\d+(?:\s+<none>)?\s+\d+s\n$/);
+    // An unknown resource name fails the command; prank resolves (no ranks exist without a controller).
+    assert.match(await kubectl('get', 'prank', '-A', '-o', 'name'), /^(perseusrank\.perseus\.energy\/\S+\n)*$/);
+    // Category "perseus" lists both kinds; "all" includes the jobs.
+    assert.match(await kubectl('get', 'perseus', '-n', JOBS_NAMESPACES[0]!, '-o', 'name'), /^perseustrainingjob\.perseus\.energy\/\S+$/m);
+    assert.match(await kubectl('get', 'all', '-n', JOBS_NAMESPACES[0]!, '-o', 'name'), /^perseustrainingjob\.perseus\.energy\/\S+$/m);
+  });
+
   for (const example of examples) {
     it(`the example ${example}`, async () => {
       const applied = await dryRunApply(join(ROOT, example));
