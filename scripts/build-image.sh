@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODE_VERSION=22.12.0
-DEBIAN_SNAPSHOT_SUITE=bookworm
+DEBIAN_SUITE=bookworm
 out=$(mkdir -p "${1:-out/image}" && cd "${1:-out/image}" && pwd)
 version=$(node -p "require('./package.json').version")
 image="ghcr.io/perseus-energy/perseus-operator:${version}"
@@ -30,12 +30,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "build-image: root file system (Debian $DEBIAN_SNAPSHOT_SUITE: libc6, libstdc++6, libgcc-s1)"
+echo "build-image: root file system (Debian $DEBIAN_SUITE: libc6, libstdc++6, libgcc-s1)"
 rootfs="$work/rootfs"
 mmdebstrap --quiet --mode=root --variant=extract --include=libc6,libstdc++6,libgcc-s1 \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/lintian/*' \
-  "$DEBIAN_SNAPSHOT_SUITE" "$rootfs" >/dev/null
+  "$DEBIAN_SUITE" "$rootfs" >/dev/null
 # What the extract variant leaves for a package manager (nothing runs one in the image).
 rm -rf "$rootfs"/var/lib/apt "$rootfs"/var/cache/apt "$rootfs"/var/lib/dpkg "$rootfs"/var/log/* \
   "$rootfs"/etc/apt "$rootfs"/usr/share/doc "$rootfs"/usr/share/man "$rootfs"/usr/share/locale
@@ -61,7 +61,7 @@ cp examples/gpt3-8stage.yaml "$app/examples/"
 (cd "$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 rm -f "$app/node_modules/.package-lock.json"
 
-# Reproducible contents: fixed modes' owner, every time stamp at SOURCE_DATE_EPOCH.
+# Reproducible contents: every file owned by root, every time stamp at SOURCE_DATE_EPOCH.
 chown -R 0:0 "$rootfs"
 find "$rootfs" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 

@@ -43,11 +43,13 @@ echo "image: user $user, entrypoint ${entrypoint[*]}, env ${env[*]}"
 [ "$user" = "65532:65532" ] || { echo "image: FAILED: runs as '$user', not non-root 65532:65532" >&2; exit 1; }
 unshare_bin=$(command -v unshare)
 chroot_bin=$(command -v chroot)
+# prefix: a command run before the runtime (timeout), extra_env: variables added to the image's.
+prefix=()
+extra_env=()
 run_in_image() {
-  env -i "${env[@]}" "${extra_env[@]}" "$unshare_bin" --mount --pid --fork --kill-child=SIGTERM --net \
+  "${prefix[@]}" env -i "${env[@]}" "${extra_env[@]}" "$unshare_bin" --mount --pid --fork --kill-child=SIGTERM --net \
     "$chroot_bin" --userspec="$user" "$root" "${entrypoint[@]}" "$@"
 }
-extra_env=()
 
 echo "image: perseus --version"
 version=$(run_in_image --version)
@@ -69,7 +71,8 @@ echo '[]' > "$fake/ranks.json"
 chown -R 65532:65532 "$fake"
 extra_env=(FAKE_NVML_CONFIG=/tmp/fake-nvml/fake-nvml.conf)
 set +e
-agent_log=$(timeout -s TERM 5 bash -c "$(declare -f run_in_image); $(declare -p env entrypoint user root extra_env unshare_bin chroot_bin); run_in_image agent --nvml-library /tmp/fake-nvml/libnvidia-ml.so.1 --ranks /tmp/fake-nvml/ranks.json --socket /tmp/fake-nvml/agent.sock --metrics-port 0 --nice=0 --node-name image-check" 2>&1)
+prefix=(timeout -s TERM 5)
+agent_log=$(run_in_image agent --nvml-library /tmp/fake-nvml/libnvidia-ml.so.1 --ranks /tmp/fake-nvml/ranks.json --socket /tmp/fake-nvml/agent.sock --metrics-port 0 --nice=0 --node-name image-check 2>&1)
 status=$?
 set -e
 printf '%s\n' "$agent_log" | tail -n 4 | sed 's/^/  /'

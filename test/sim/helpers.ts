@@ -2,6 +2,10 @@
 import * as k8s from '@kubernetes/client-node';
 import type { ApiServer, ApiServerOptions } from '../../src/sim/apiserver/index.ts';
 import { kubeRequest, startTestServer, type ServerKind, type TestServer } from '../support/servers.ts';
+import { readFileSync } from 'node:fs';
+import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
+import { BUNDLED_GPUS, defaultJob } from '../../src/sim/simulate/job.ts';
+import type { SimulationOptions } from '../../src/sim/simulate/simulation.ts';
 
 export interface Harness {
   server: TestServer;
@@ -236,3 +240,23 @@ export async function createNamespace(h: Harness, name: string): Promise<void> {
 
 /** Objects a real cluster's controller manager puts into every namespace; suites ignore them. */
 export const CLUSTER_MADE = new Set(['kube-root-ca.crt']);
+
+/**
+ * Options of a short simulation of the bundled GPT-3 job (2 pipelines) on 2 nodes × 8 simulated A100s,
+ * the attach suites' common base; `extra` overrides any of them.
+ */
+export function a100SimulationOptions(iterations: number, extra: Partial<SimulationOptions> & { readonly namespace?: string } = {}): SimulationOptions {
+  const { namespace, ...rest } = extra;
+  return {
+    jobs: [defaultJob({ pipelines: 2, iterations, ...(namespace === undefined ? {} : { namespace }) })],
+    nodes: 2,
+    gpusPerNode: 8,
+    gpuName: 'A100',
+    profile: unwrap(parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8'))),
+    blockingPowerWatts: 83.64,
+    timeScale: 200,
+    iterations,
+    timeoutMs: 240_000,
+    ...rest,
+  };
+}

@@ -2,19 +2,18 @@
 // started API server (here the embedded one as a stand-in cluster, with no scheduler of its own), with the
 // controller running on its own: the job completes, simulated Nodes are registered and removed again.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/controller/log.ts';
 import { Operator } from '../../src/controller/operator.ts';
 import { systemClock } from '../../src/kube/clock.ts';
 import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
-import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
 import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
-import { BUNDLED_GPUS, defaultJob } from '../../src/sim/simulate/job.ts';
 import { summarizeJob } from '../../src/sim/simulate/report.ts';
 import { runSimulation, SimulationError } from '../../src/sim/simulate/simulation.ts';
 import { kubectlPath } from '../support/kube-tools.ts';
+import { a100SimulationOptions } from './helpers.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -45,20 +44,7 @@ describe('perseus simulate --kubeconfig (attached to a separate API server and c
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const options = () => ({
-    jobs: [defaultJob({ pipelines: 2, iterations: 24 })],
-    kubeconfig,
-    runController: false,
-    schedulePods: true,
-    nodes: 2,
-    gpusPerNode: 8,
-    gpuName: 'A100',
-    profile: unwrap(parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8'))),
-    blockingPowerWatts: 83.64,
-    timeScale: 200,
-    iterations: 24,
-    timeoutMs: 240_000,
-  });
+  const options = () => a100SimulationOptions(24, { kubeconfig, runController: false, schedulePods: true });
 
   it('runs the job to completion and saves energy at the all-max time, scheduling only pods that tolerate the simulated nodes', async () => {
     // A bystander pod of another workload: it must not land on a simulated node.

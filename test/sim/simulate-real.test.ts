@@ -5,16 +5,16 @@
 // node of the cluster without the simulated label (envtest-gpu-node) must receive none of them.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseStageProfileCsv, unwrap } from '../../src/planner/index.ts';
-import { BUNDLED_GPUS, defaultJob } from '../../src/sim/simulate/job.ts';
+import { defaultJob } from '../../src/sim/simulate/job.ts';
 import { summarizeJob, type JobSummary } from '../../src/sim/simulate/report.ts';
 import { runSimulation, type SimulationOptions } from '../../src/sim/simulate/simulation.ts';
 import { chartIdentities } from '../support/chart-identities.ts';
 import { controlPlane, envtestUnavailable, uniqueSuffix, type ControlPlane } from '../support/envtest.ts';
 import { startTestServer, type TestServer } from '../support/servers.ts';
+import { a100SimulationOptions } from './helpers.ts';
 
 const ITERATIONS = 24;
 /**
@@ -25,19 +25,7 @@ const ITERATIONS = 24;
 const REAL_TIME_SCALE = 50;
 
 function options(namespace: string, extra: Partial<SimulationOptions>): SimulationOptions {
-  return {
-    jobs: [defaultJob({ pipelines: 2, iterations: ITERATIONS, namespace })],
-    nodes: 2,
-    gpusPerNode: 8,
-    gpuName: 'A100',
-    profile: unwrap(parseStageProfileCsv(readFileSync(BUNDLED_GPUS['a100']!.csv, 'utf8'))),
-    blockingPowerWatts: 83.64,
-    timeScale: 200,
-    iterations: ITERATIONS,
-    timeoutMs: 240_000,
-    logLevel: 'error',
-    ...extra,
-  };
+  return a100SimulationOptions(ITERATIONS, { namespace, logLevel: 'error', ...extra });
 }
 
 /** Runs a simulation and returns its job's summary, asserting what every run must give. */
