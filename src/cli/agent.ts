@@ -97,7 +97,7 @@ export const command: Command = {
       const wiring = standalone
         ? undefined
         : new KubeRankWiring({
-            api: new ClientKubeApi(loadKubeConfig(values.kubeconfig)),
+            api: new ClientKubeApi(loadKubeConfig(values.kubeconfig), { fieldManager: 'perseus-agent' }),
             clock: kubeClock,
             nodeName,
             logger,

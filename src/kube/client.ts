@@ -1,18 +1,11 @@
 // The one place that talks to the Kubernetes API: loads the connection like every client (in-cluster,
-// --kubeconfig, KUBECONFIG, ~/.kube/config) and offers generic object operations with explicit patch types.
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  V1MicroTime,
-  Watch,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+// --kubeconfig, KUBECONFIG, ~/.kube/config) and offers generic object operations with explicit patch types,
+// server-side apply among them; objects travel as plain JSON.
+import { KubeConfig, V1MicroTime, Watch } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { GROUP, JOB_NAMES, RANK_NAMES, VERSION } from '../api/names.ts';
 import { toKubeError } from './errors.ts';
+import { rawRequest, type RawRequest } from './raw-request.ts';
 
 /** A Kubernetes object as JSON. */
 export interface KubeObject {
@@ -78,6 +71,12 @@ export interface KubeApi {
   create(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject>;
   /** JSON merge patch (application/merge-patch+json), on the status subresource when `status`. */
   mergePatch(kind: ResourceKind, namespace: string, name: string, patch: unknown, options?: { status?: boolean }): Promise<KubeObject>;
+  /**
+   * Server-side apply (application/apply-patch+yaml) of the complete configuration this client's field
+   * manager wants: it creates the object when absent, and fails with a 409 naming each field another
+   * manager owns with a different value unless `force` (which takes those fields over).
+   */
+  apply(kind: ResourceKind, namespace: string, object: KubeObject, options?: { force?: boolean; status?: boolean }): Promise<KubeObject>;
   /** Full update with optimistic concurrency (metadata.resourceVersion). */
   replace(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject>;
   /** False when it was already gone. */
@@ -128,62 +127,48 @@ export function kubeConfigForUrl(url: string): KubeConfig {
   return kc;
 }
 
-/** Serializes the client's typed objects (Dates…) back to plain JSON. */
-function plain<T>(value: unknown): T {
-  return JSON.parse(JSON.stringify(value)) as T;
-}
-
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
 /** Lease times must be V1MicroTime (microsecond RFC 3339), which the Lease API requires. */
 export function microTime(ms: number): Date {
   return new V1MicroTime(ms);
 }
 
-/** The KubeApi on @kubernetes/client-node. */
-export class ClientKubeApi implements KubeApi {
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
-  private readonly coordination: CoordinationV1Api;
-  private readonly watcher: Watch;
+/** The field manager of the controller's writes (server-side apply and the other writes' managedFields). */
+export const FIELD_MANAGER = 'perseus-operator';
 
-  constructor(readonly config: KubeConfig) {
-    this.core = config.makeApiClient(CoreV1Api);
-    this.custom = config.makeApiClient(CustomObjectsApi);
-    this.coordination = config.makeApiClient(CoordinationV1Api);
+/** The URL path of one object (or its status subresource). */
+export function objectPath(kind: ResourceKind, namespace: string, name: string, status = false): string {
+  return `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}${status ? '/status' : ''}`;
+}
+
+/**
+ * The KubeApi on the kubeconfig's connection. Objects travel as plain JSON (rawRequest), never through the
+ * client library's typed models, so no field of a newer Kubernetes release is dropped on the way.
+ */
+export class ClientKubeApi implements KubeApi {
+  private readonly watcher: Watch;
+  readonly fieldManager: string;
+
+  constructor(
+    readonly config: KubeConfig,
+    options: { fieldManager?: string } = {},
+  ) {
     this.watcher = new Watch(config);
+    this.fieldManager = options.fieldManager ?? FIELD_MANAGER;
   }
 
-  private async call<T>(what: string, fn: () => Promise<unknown>): Promise<T> {
+  private async call<T>(what: string, req: RawRequest): Promise<T> {
     try {
-      return plain<T>(await fn());
+      return (await rawRequest(this.config, req)) as T;
     } catch (err) {
       throw toKubeError(err, what);
     }
   }
 
   async list(kind: ResourceKind, namespace: string | undefined, labelSelector?: string): Promise<ListResult> {
-    const sel = labelSelector === undefined ? {} : { labelSelector };
-    const ns = namespace;
-    const result = await this.call<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>(`list ${kind.plural}`, () => {
-      if (kind.group === GROUP) {
-        const base = { group: kind.group, version: kind.version, plural: kind.plural, ...sel };
-        return ns === undefined ? this.custom.listClusterCustomObject(base) : this.custom.listNamespacedCustomObject({ ...base, namespace: ns });
-      }
-      switch (kind.plural) {
-        case 'pods':
-          return ns === undefined ? this.core.listPodForAllNamespaces(sel) : this.core.listNamespacedPod({ namespace: ns, ...sel });
-        case 'services':
-          return ns === undefined ? this.core.listServiceForAllNamespaces(sel) : this.core.listNamespacedService({ namespace: ns, ...sel });
-        case 'configmaps':
-          return ns === undefined ? this.core.listConfigMapForAllNamespaces(sel) : this.core.listNamespacedConfigMap({ namespace: ns, ...sel });
-        case 'events':
-          return ns === undefined ? this.core.listEventForAllNamespaces(sel) : this.core.listNamespacedEvent({ namespace: ns, ...sel });
-        case 'leases':
-          return ns === undefined ? this.coordination.listLeaseForAllNamespaces(sel) : this.coordination.listNamespacedLease({ namespace: ns, ...sel });
-        default:
-          throw new Error(`unsupported resource ${kind.plural}`);
-      }
+    const result = await this.call<{ items?: KubeObject[] | null; metadata?: { resourceVersion?: string } }>(`list ${kind.plural}`, {
+      method: 'GET',
+      path: collectionPath(kind, namespace),
+      query: { labelSelector },
     });
     const items = (result.items ?? []).map((item) => ({ apiVersion: apiVersionOf(kind), kind: kind.kind, ...item }));
     return { items, resourceVersion: result.metadata?.resourceVersion ?? '' };
@@ -191,21 +176,7 @@ export class ClientKubeApi implements KubeApi {
 
   async get(kind: ResourceKind, namespace: string, name: string): Promise<KubeObject | undefined> {
     try {
-      return await this.call<KubeObject>(`get ${kind.plural} ${namespace}/${name}`, () => {
-        if (kind.group === GROUP) return this.custom.getNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name });
-        switch (kind.plural) {
-          case 'pods':
-            return this.core.readNamespacedPod({ namespace, name });
-          case 'services':
-            return this.core.readNamespacedService({ namespace, name });
-          case 'configmaps':
-            return this.core.readNamespacedConfigMap({ namespace, name });
-          case 'leases':
-            return this.coordination.readNamespacedLease({ namespace, name });
-          default:
-            throw new Error(`unsupported resource ${kind.plural}`);
-        }
-      });
+      return await this.call<KubeObject>(`get ${kind.plural} ${namespace}/${name}`, { method: 'GET', path: objectPath(kind, namespace, name) });
     } catch (err) {
       if ((err as { code?: number }).code === 404) return undefined;
       throw err;
@@ -213,77 +184,52 @@ export class ClientKubeApi implements KubeApi {
   }
 
   create(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject> {
-    const body = { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object } as never;
-    return this.call(`create ${kind.plural} ${namespace}/${object.metadata.name}`, () => {
-      if (kind.group === GROUP) return this.custom.createNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, body });
-      switch (kind.plural) {
-        case 'pods':
-          return this.core.createNamespacedPod({ namespace, body });
-        case 'services':
-          return this.core.createNamespacedService({ namespace, body });
-        case 'configmaps':
-          return this.core.createNamespacedConfigMap({ namespace, body });
-        case 'events':
-          return this.core.createNamespacedEvent({ namespace, body });
-        case 'leases':
-          return this.coordination.createNamespacedLease({ namespace, body });
-        default:
-          throw new Error(`unsupported resource ${kind.plural}`);
-      }
+    return this.call(`create ${kind.plural} ${namespace}/${object.metadata.name}`, {
+      method: 'POST',
+      path: collectionPath(kind, namespace),
+      query: { fieldManager: this.fieldManager },
+      body: { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object },
     });
   }
 
   mergePatch(kind: ResourceKind, namespace: string, name: string, patch: unknown, options: { status?: boolean } = {}): Promise<KubeObject> {
-    const body = patch as never;
-    return this.call(`patch ${kind.plural}${options.status === true ? '/status' : ''} ${namespace}/${name}`, () => {
-      if (kind.group === GROUP) {
-        const req = { group: kind.group, version: kind.version, plural: kind.plural, namespace, name, body };
-        return options.status === true ? this.custom.patchNamespacedCustomObjectStatus(req, mergePatch) : this.custom.patchNamespacedCustomObject(req, mergePatch);
-      }
-      switch (kind.plural) {
-        case 'pods':
-          return options.status === true ? this.core.patchNamespacedPodStatus({ namespace, name, body }, mergePatch) : this.core.patchNamespacedPod({ namespace, name, body }, mergePatch);
-        case 'services':
-          return this.core.patchNamespacedService({ namespace, name, body }, mergePatch);
-        case 'configmaps':
-          return this.core.patchNamespacedConfigMap({ namespace, name, body }, mergePatch);
-        case 'events':
-          return this.core.patchNamespacedEvent({ namespace, name, body }, mergePatch);
-        default:
-          throw new Error(`unsupported resource ${kind.plural}`);
-      }
+    return this.call(`patch ${kind.plural}${options.status === true ? '/status' : ''} ${namespace}/${name}`, {
+      method: 'PATCH',
+      path: objectPath(kind, namespace, name, options.status === true),
+      query: { fieldManager: this.fieldManager },
+      body: patch,
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
+  apply(kind: ResourceKind, namespace: string, object: KubeObject, options: { force?: boolean; status?: boolean } = {}): Promise<KubeObject> {
+    const name = object.metadata.name;
+    return this.call(`apply ${kind.plural}${options.status === true ? '/status' : ''} ${namespace}/${name}`, {
+      method: 'PATCH',
+      path: objectPath(kind, namespace, name, options.status === true),
+      query: { fieldManager: this.fieldManager, force: options.force === true ? true : undefined },
+      // JSON is YAML: the applied configuration goes out as built.
+      body: { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object },
+      contentType: 'application/apply-patch+yaml',
     });
   }
 
   replace(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject> {
     const name = object.metadata.name;
-    const body = { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object } as never;
-    return this.call(`replace ${kind.plural} ${namespace}/${name}`, () => {
-      if (kind.group === GROUP) return this.custom.replaceNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name, body });
-      if (kind.plural === 'leases') return this.coordination.replaceNamespacedLease({ namespace, name, body });
-      throw new Error(`unsupported resource ${kind.plural}`);
+    return this.call(`replace ${kind.plural} ${namespace}/${name}`, {
+      method: 'PUT',
+      path: objectPath(kind, namespace, name),
+      query: { fieldManager: this.fieldManager },
+      body: { apiVersion: apiVersionOf(kind), kind: kind.kind, ...object },
     });
   }
 
   async delete(kind: ResourceKind, namespace: string, name: string, options: { propagation?: 'Background' | 'Foreground' | 'Orphan' } = {}): Promise<boolean> {
-    const propagationPolicy = options.propagation ?? 'Background';
     try {
-      await this.call(`delete ${kind.plural} ${namespace}/${name}`, () => {
-        if (kind.group === GROUP) {
-          return this.custom.deleteNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name, propagationPolicy });
-        }
-        switch (kind.plural) {
-          case 'pods':
-            return this.core.deleteNamespacedPod({ namespace, name, propagationPolicy });
-          case 'services':
-            return this.core.deleteNamespacedService({ namespace, name, propagationPolicy });
-          case 'configmaps':
-            return this.core.deleteNamespacedConfigMap({ namespace, name, propagationPolicy });
-          case 'leases':
-            return this.coordination.deleteNamespacedLease({ namespace, name, propagationPolicy });
-          default:
-            throw new Error(`unsupported resource ${kind.plural}`);
-        }
+      await this.call(`delete ${kind.plural} ${namespace}/${name}`, {
+        method: 'DELETE',
+        path: objectPath(kind, namespace, name),
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: options.propagation ?? 'Background' },
       });
       return true;
     } catch (err) {

@@ -27,6 +27,9 @@ export class ContactTrackingApi implements KubeApi {
   mergePatch(...a: Parameters<KubeApi['mergePatch']>): ReturnType<KubeApi['mergePatch']> {
     return this.track(this.api.mergePatch(...a));
   }
+  apply(...a: Parameters<KubeApi['apply']>): ReturnType<KubeApi['apply']> {
+    return this.track(this.api.apply(...a));
+  }
   replace(...a: Parameters<KubeApi['replace']>): ReturnType<KubeApi['replace']> {
     return this.track(this.api.replace(...a));
   }

@@ -12,6 +12,7 @@ function fakeApi(emit: WatchEvent[]): KubeApi {
     get: (_k, _ns, name) => (name === 'missing' ? Promise.reject(Object.assign(new Error('gone'), { code: 404 })) : Promise.resolve(cm(name))),
     create: (_k, _ns, o) => Promise.resolve(o),
     mergePatch: (_k, _ns, name) => Promise.resolve(cm(name)),
+    apply: (_k, _ns, o) => Promise.resolve(o),
     replace: (_k, _ns, o) => Promise.resolve(o),
     delete: () => Promise.resolve(true),
     watch: (_k, _ns, _o, onEvent) => {

@@ -15,6 +15,7 @@ function leaseStore(): KubeApi {
   return {
     list: unsupported,
     mergePatch: unsupported,
+    apply: unsupported,
     delete: unsupported,
     watch: unsupported,
     get: async () => (lease === undefined ? undefined : structuredClone(lease)),
