@@ -115,8 +115,11 @@ export class AgentMetrics {
   }
 }
 
-/** Serves /metrics, /healthz (process alive) and /readyz (ready() true). Returns the listening server. */
-export async function serveAgentHttp(options: { port: number; host?: string; registry: Registry; ready: () => boolean }): Promise<Server> {
+/**
+ * Serves /healthz (process alive), /readyz (ready() true) and, unless `metrics` is false (they are then on
+ * the secure endpoint of src/kube/metrics-server.ts), /metrics. Returns the listening server.
+ */
+export async function serveAgentHttp(options: { port: number; host?: string; registry: Registry; ready: () => boolean; metrics?: boolean }): Promise<Server> {
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url === '/healthz') {
@@ -124,7 +127,7 @@ export async function serveAgentHttp(options: { port: number; host?: string; reg
     } else if (url === '/readyz') {
       const ok = options.ready();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n');
-    } else if (url === '/metrics') {
+    } else if (url === '/metrics' && options.metrics !== false) {
       options.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`),

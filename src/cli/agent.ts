@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import winston from 'winston';
 import { NodeAgent } from '../agent/agent.ts';
 import { AgentMetrics, serveAgentHttp } from '../agent/metrics.ts';
+import { serveMetrics, type MetricsServer } from '../kube/metrics-server.ts';
 import { DEFAULT_POD_RESOURCES_SOCKET, KubeletPodResources } from '../agent/pod-resources.ts';
 import { resetClocksOnCrash } from '../agent/crash-reset.ts';
 import { KubeRankWiring } from '../agent/kube-ranks.ts';
@@ -23,6 +24,7 @@ import type { StageProfile } from '../api/planner-types.ts';
 import { parseStageProfileCsv } from '../planner/profile.ts';
 import { durationFlag, FlagError, intFlag, numberFlag, parseFlags, runCommand } from './flags.ts';
 import type { Command } from './main.ts';
+import { METRICS_FLAG_SPEC, metricsEndpointOptions, metricsFlagsHelp } from './metrics-endpoint.ts';
 
 const HELP = `Usage: perseus agent [flags]
 
@@ -40,7 +42,8 @@ Runs the node agent: owns this node's GPUs through NVML, serves the local traini
   --kubeconfig FILE           API server connection (default: in-cluster, else $KUBECONFIG or ~/.kube/config)
   --namespace NS              serve ranks of this namespace only (default: every namespace)
   --ranks FILE                static ranks (JSON array of rank specs) for standalone use, without Kubernetes
-  --metrics-port N            /metrics, /healthz, /readyz (default 9400; 0 disables)
+${metricsFlagsHelp(9400, 26)}                              (with --ranks, no API server: default false)
+  --health-port N             /healthz, /readyz, plain HTTP (default 9401; 0 disables)
   --connection-grace T        reset a rank's GPUs this long after its client left (default 30s)
   --nice=N                    nice value of the thread that serves the socket and sets clocks, in
                               [-20, 19] (default ${DEFAULT_EVENT_LOOP_NICE}; below 0 needs CAP_SYS_NICE, else it
@@ -63,7 +66,8 @@ export const command: Command = {
         ranks: { type: 'string' },
         kubeconfig: { type: 'string' },
         namespace: { type: 'string' },
-        'metrics-port': { type: 'string' },
+        ...METRICS_FLAG_SPEC,
+        'health-port': { type: 'string' },
         'connection-grace': { type: 'string' },
         nice: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -74,7 +78,10 @@ export const command: Command = {
       }
       const nice = niceFlag(values.nice);
       const staticRanks = values.ranks === undefined ? undefined : ranksFlag(values.ranks);
-      const port = intFlag('metrics-port', values['metrics-port'], 9400, 0, 65535);
+      const healthPort = intFlag('health-port', values['health-port'], 9401, 0, 65535);
+      const standalone = values.ranks !== undefined;
+      const kc = standalone ? undefined : loadKubeConfig(values.kubeconfig);
+      const metricsEndpoint = metricsEndpointOptions(values, { port: 9400, ...(healthPort === 0 ? {} : { otherPort: { flag: 'health-port', port: healthPort } }) }, kc === undefined ? undefined : () => kc);
       const connectionGraceMs = durationFlag('connection-grace', values['connection-grace'], 30) * 1000;
       const logger = winston.createLogger({ level: process.env.LOG_LEVEL ?? 'info', format: winston.format.json(), transports: [new winston.transports.Console()] });
       const nodeName = values['node-name'] ?? process.env.NODE_NAME ?? hostname();
@@ -93,11 +100,11 @@ export const command: Command = {
         resourceNames: [values['gpu-resource'] ?? DEFAULT_GPU_RESOURCE],
       });
       const metrics = new AgentMetrics(nodeName);
-      const standalone = values.ranks !== undefined;
-      const wiring = standalone
-        ? undefined
-        : new KubeRankWiring({
-            api: new ClientKubeApi(loadKubeConfig(values.kubeconfig), { fieldManager: 'perseus-agent' }),
+      const wiring =
+        kc === undefined
+          ? undefined
+          : new KubeRankWiring({
+            api: new ClientKubeApi(kc, { fieldManager: 'perseus-agent' }),
             clock: kubeClock,
             nodeName,
             logger,
@@ -131,6 +138,7 @@ export const command: Command = {
       const removeCrashReset = resetClocksOnCrash(agent, logger);
       let server: AgentSocketServer | undefined;
       let http: Awaited<ReturnType<typeof serveAgentHttp>> | undefined;
+      let metricsServer: MetricsServer | undefined;
       // From here on clocks may be locked: whatever fails, the agent shuts down and resets them.
       try {
         agent.start();
@@ -138,8 +146,12 @@ export const command: Command = {
         wiring?.start(agent);
         server = new AgentSocketServer(agent, { path: values.socket ?? AGENT_DEFAULT_SOCKET });
         await server.listen();
-        http = port > 0 ? await serveAgentHttp({ port, registry: metrics.registry, ready: () => agent.leaseValid }) : undefined;
-        logger.info('Serving the training API', { socket: values.socket ?? AGENT_DEFAULT_SOCKET, gpus: provider.gpus.map((g) => g.uuid), metricsPort: port });
+        http = healthPort > 0 ? await serveAgentHttp({ port: healthPort, registry: metrics.registry, ready: () => agent.leaseValid, metrics: false }) : undefined;
+        metricsServer =
+          metricsEndpoint === undefined
+            ? undefined
+            : await serveMetrics({ ...metricsEndpoint, source: metrics.registry, onError: (message, err) => logger.warn(message, { error: (err as Error | undefined)?.message }) });
+        logger.info('Serving the training API', { socket: values.socket ?? AGENT_DEFAULT_SOCKET, gpus: provider.gpus.map((g) => g.uuid), metricsPort: metricsServer?.port, metricsSecure: metricsServer?.secure, healthPort });
         await stopped;
         logger.info('Stopping on signal', { signal: stopSignal });
       } finally {
@@ -151,6 +163,7 @@ export const command: Command = {
         agent.shutdown();
         await server?.close();
         http?.close();
+        await metricsServer?.close();
         podResources.close();
         provider.close();
       }

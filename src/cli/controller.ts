@@ -1,5 +1,6 @@
 // `perseus controller`: connects like every Kubernetes client (in-cluster, --kubeconfig, KUBECONFIG),
-// optionally leader-elected, serving /metrics, /healthz and /readyz; stops cleanly on SIGTERM.
+// optionally leader-elected, serving /healthz and /readyz (plain HTTP) and /metrics (HTTPS, authorized per
+// scrape, unless --metrics-secure=false); stops cleanly on SIGTERM.
 import { hostname } from 'node:os';
 import type { Command } from './main.ts';
 import { intFlag, parseFlags, runCommand } from './flags.ts';
@@ -7,12 +8,14 @@ import { systemClock } from '../kube/clock.ts';
 import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
 import { createLogger } from '../controller/log.ts';
 import { Operator } from '../controller/operator.ts';
+import { METRICS_FLAG_SPEC, metricsEndpointOptions, metricsFlagsHelp } from './metrics-endpoint.ts';
 
 const spec = {
   kubeconfig: { type: 'string' },
   namespace: { type: 'string', multiple: true },
   workers: { type: 'string' },
   'http-port': { type: 'string' },
+  ...METRICS_FLAG_SPEC,
   'leader-elect': { type: 'boolean' },
   'lease-namespace': { type: 'string' },
   'lease-name': { type: 'string' },
@@ -29,8 +32,8 @@ Flags:
   --kubeconfig PATH        kubeconfig to use (default: in-cluster, else KUBECONFIG, else ~/.kube/config)
   --namespace NS           watch only this namespace (repeatable; default: all namespaces)
   --workers N              concurrent reconciles (default 4)
-  --http-port PORT         port of /metrics, /healthz, /readyz (default 8080; 0 picks one)
-  --leader-elect           run only while holding the Lease (for several replicas)
+  --http-port PORT         port of /healthz, /readyz, plain HTTP (default 8080; 0 picks one)
+${metricsFlagsHelp(8443, 23)}  --leader-elect           run only while holding the Lease (for several replicas)
   --lease-namespace NS     namespace of the Lease (default: POD_NAMESPACE or default)
   --lease-name NAME        Lease name (default perseus-controller)
   --identity ID            leader election identity (default: the host name)
@@ -47,7 +50,10 @@ export const command: Command = {
         return 0;
       }
       const logger = createLogger(values['log-level']);
-      const api = new ClientKubeApi(loadKubeConfig(values.kubeconfig));
+      const httpPort = intFlag('http-port', values['http-port'], 8080, 0);
+      const kc = loadKubeConfig(values.kubeconfig);
+      const metricsServer = metricsEndpointOptions(values, { port: 8443, otherPort: { flag: 'http-port', port: httpPort } }, () => kc);
+      const api = new ClientKubeApi(kc);
       const identity = values.identity ?? `${hostname()}-${process.pid}`;
       const operator = new Operator({
         api,
@@ -55,7 +61,8 @@ export const command: Command = {
         logger,
         identity,
         workers: intFlag('workers', values.workers, 4),
-        httpPort: intFlag('http-port', values['http-port'], 8080, 0),
+        httpPort,
+        ...(metricsServer === undefined ? {} : { metricsServer }),
         defaultMetrics: true,
         ...(values.namespace === undefined ? {} : { namespaces: values.namespace }),
         ...(values['leader-elect'] === true
@@ -63,7 +70,7 @@ export const command: Command = {
           : {}),
       });
       await operator.start();
-      logger.info('Started perseus controller', { identity, httpPort: operator.port });
+      logger.info('Started perseus controller', { identity, httpPort: operator.port, metricsPort: operator.metricsServer?.port, metricsSecure: operator.metricsServer?.secure });
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);

@@ -66,6 +66,14 @@ export function durationFlag(name: string, raw: string | undefined, fallback: nu
   return seconds;
 }
 
+/** A `true`/`false` flag written `--name=true|false` (case-insensitive), or `fallback` when absent. */
+export function boolFlag(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined) return fallback;
+  const value = raw.trim().toLowerCase();
+  if (value !== 'true' && value !== 'false') throw new FlagError(`--${name}: expected true or false, got "${raw}"`);
+  return value === 'true';
+}
+
 /** One of `choices` (case-insensitive), or `fallback` when absent. */
 export function choiceFlag<C extends string>(name: string, raw: string | undefined, choices: readonly C[], fallback: C): C {
   if (raw === undefined) return fallback;

@@ -5,6 +5,7 @@ import type { Clock } from '../kube/clock.ts';
 import type { KubeApi } from '../kube/client.ts';
 import { KubeEventRecorder } from '../kube/events.ts';
 import { LeaderElector } from '../kube/leader.ts';
+import { serveMetrics, type MetricsServer, type MetricsServerOptions } from '../kube/metrics-server.ts';
 import { Controller } from './controller.ts';
 import type { Logger } from './log.ts';
 import { ControllerMetrics } from './metrics.ts';
@@ -18,8 +19,10 @@ export interface OperatorOptions {
   readonly namespaces?: readonly string[];
   readonly workers?: number;
   readonly leaderElection?: { readonly namespace: string; readonly name: string; readonly leaseDurationMs?: number; readonly renewDeadlineMs?: number; readonly retryPeriodMs?: number };
-  /** Port for /metrics, /healthz, /readyz (0: any free port; undefined: no HTTP server). */
+  /** Port for /healthz, /readyz, and /metrics unless `metricsServer` is set (0: any free port; undefined: no HTTP server). */
   readonly httpPort?: number;
+  /** A separate /metrics endpoint (HTTPS with TokenReview + SubjectAccessReview when `secure`); health stays on `httpPort`. */
+  readonly metricsServer?: Omit<MetricsServerOptions, 'source' | 'onError'>;
   readonly defaultMetrics?: boolean;
   readonly plannerWorkerThreshold?: number;
   readonly mintToken?: () => string;
@@ -32,6 +35,7 @@ export class Operator {
   controller: Controller | undefined;
   private elector: LeaderElector | undefined;
   private server: Server | undefined;
+  private metricsEndpoint: MetricsServer | undefined;
   private transition: Promise<void> = Promise.resolve();
   /** Times this replica started leading (tests). */
   leaderTerms = 0;
@@ -55,6 +59,11 @@ export class Operator {
   get port(): number | undefined {
     const addr = this.server?.address();
     return typeof addr === 'object' && addr !== null ? addr.port : undefined;
+  }
+
+  /** The separate metrics endpoint, once started with `metricsServer`. */
+  get metricsServer(): MetricsServer | undefined {
+    return this.metricsEndpoint;
   }
 
   private startController(): void {
@@ -91,6 +100,13 @@ export class Operator {
 
   async start(): Promise<void> {
     if (this.o.httpPort !== undefined) await this.listen(this.o.httpPort);
+    if (this.o.metricsServer !== undefined) {
+      this.metricsEndpoint = await serveMetrics({
+        ...this.o.metricsServer,
+        source: this.metrics.registry,
+        onError: (message, err) => this.o.logger.warn(message, { error: (err as Error | undefined)?.message }),
+      });
+    }
     const le = this.o.leaderElection;
     if (le === undefined) {
       this.startController();
@@ -120,6 +136,7 @@ export class Operator {
     await this.planner.close();
     await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())));
     this.server?.closeAllConnections();
+    await this.metricsEndpoint?.close();
   }
 
   private listen(port: number): Promise<void> {
@@ -131,7 +148,7 @@ export class Operator {
         // Ready: leading with synced caches, or standing by as a healthy replica.
         const ready = this.elector !== undefined ? !this.isLeader || (this.controller?.synced ?? false) : (this.controller?.synced ?? false);
         res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok' : 'not ready');
-      } else if (url === '/metrics') {
+      } else if (url === '/metrics' && this.o.metricsServer === undefined) {
         this.metrics.registry
           .metrics()
           .then((text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text))

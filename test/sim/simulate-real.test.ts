@@ -122,7 +122,7 @@ interface Controller {
 }
 
 function startController(kubeconfig: string): Controller {
-  const child = spawn(process.execPath, ['bin/perseus.js', 'controller', '--kubeconfig', kubeconfig, '--http-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/perseus.js', 'controller', '--kubeconfig', kubeconfig, '--http-port', '0', '--metrics-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const c: Controller = { child, log: '' };
   const keep = (chunk: Buffer): void => {
     c.log = (c.log + chunk.toString()).slice(-20_000);
