@@ -191,7 +191,10 @@ const runPolicy = obj(
     suspend: bool('Suspended: no pods run (deleted if running), ranks go Idle. Queueing systems such as Kueue create jobs suspended and admit them by clearing this.', {
       default: false,
     }),
-    backoffLimit: int('Failed worker pods tolerated (each is recreated) before the job fails.', { minimum: 0, maximum: 100, default: 3 }),
+    backoffLimit: int(
+      'Gang restarts tolerated before the job fails (BackoffLimitExceeded). A failed, evicted, deleted or lost pod (its node NotReady past the controller’s --node-lost-grace) restarts every pod of the job, counted once.',
+      { minimum: 0, maximum: 100, default: 3 },
+    ),
     activeDeadlineSeconds: int('The job fails when it has been active (not suspended) longer than this.', { minimum: 1 }),
     ttlSecondsAfterFinished: int('Delete the job (and everything it owns) this long after it succeeded or failed.', { minimum: 0 }),
   },
@@ -246,8 +249,8 @@ const straggler_ = obj(
 );
 
 const failedPod = obj(
-  'A worker pod that failed and counted against backoffLimit.',
-  { name: str('Pod name.'), uid: str('Pod UID.'), reason: str('Why it failed.') },
+  'A pod whose loss restarted the job.',
+  { name: str('Pod name.'), uid: str('Pod UID.'), reason: str('Why it was lost: PodFailed, PodEvicted, PodDeleted or NodeLost.') },
   { required: ['name', 'uid'] },
 );
 
@@ -277,7 +280,12 @@ export const jobStatusSchema = obj('Observed state of the job.', {
     lastReplanTime: time('When the plan generation last changed.'),
   }),
   stragglers: arr('Pipelines currently slower than their plan.', straggler_, { listType: 'map', listMapKeys: ['pipeline'], maxItems: 1024 }),
-  failedPods: arr('Worker pods that failed (counted against backoffLimit).', failedPod, { listType: 'map', listMapKeys: ['uid'], maxItems: 128 }),
+  failedPods: arr('Pods whose failure, eviction or loss restarted the job (the most recent 128).', failedPod, { listType: 'map', listMapKeys: ['uid'], maxItems: 128 }),
+  restarts: int(
+    'Gang restarts so far: each tore down and recreated every pod of the job, counted once against runPolicy.backoffLimit. Pods carry it as label perseus.energy/restart-attempt and ranks as spec.attempt.',
+    { minimum: 0 },
+  ),
+  lastRestartTime: time('When the last gang restart began.'),
   replans: int('Replans done for stragglers.', { minimum: 0 }),
   accepted: obj('The immutable fields as first accepted; the controller rejects later changes even where the API server does not enforce transition rules.', {
     topology: str('spec.topology when the job was accepted (JSON).'),

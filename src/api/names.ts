@@ -34,6 +34,8 @@ export const LABELS = {
   stage: `${GROUP}/stage`,
   /** On a PerseusRank: the node whose agent serves it (`spec.nodeName`). */
   node: `${GROUP}/node`,
+  /** On a pod: the gang restart attempt (job status.restarts) it was created for; older pods are torn down. */
+  restartAttempt: `${GROUP}/restart-attempt`,
 } as const;
 
 /** Pod annotation holding the rank token; projected into the pod at TOKEN_FILE through the downward API. */
@@ -102,6 +104,8 @@ export const JOB_CONDITIONS = {
   planned: 'Planned',
   stragglerDetected: 'StragglerDetected',
   suspended: 'Suspended',
+  /** True while a gang restart tears down and recreates every pod of the job (reason: what triggered it). */
+  restarting: 'Restarting',
   complete: 'Complete',
   failed: 'Failed',
 } as const;

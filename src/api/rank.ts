@@ -61,6 +61,10 @@ export const rankSpecSchema = obj(
     tokenSha256: str('Hex SHA-256 of the token mounted into podName only; a local connection proves it is that pod by presenting the token.', {
       pattern: '^[a-f0-9]{64}$',
     }),
+    attempt: int('Gang restart attempt of the job (its status.restarts) this spec is for; the agent reports it back as status.attempt and forgets the iterations of an older one.', {
+      minimum: 0,
+    }),
+    podUid: str('UID of podName once it was scheduled: a rank whose pod is gone, or has another UID, lost it (the job restarts).'),
     profile: sweep,
     plan,
   },
@@ -88,6 +92,7 @@ export const measurementSchema = obj(
 
 export const rankStatusSchema = obj('Observed state of the rank (written by the node agent).', {
   node: str('Node of the agent that reports.'),
+  attempt: int('The spec.attempt the agent served when it wrote this status; the controller ignores reports of an older attempt.', { minimum: 0 }),
   gpuUuids: arr('UUIDs of the GPUs allocated to the pod.', str('GPU UUID.'), { maxItems: 16 }),
   stageProfile: arr('Profile mode: the measured rows of this rank’s stage. Complete when condition Profiled is True.', measurementSchema, { maxItems: 4096 }),
   blockingPowerWatts: num('GPU power while blocked on communication (W), measured while profiling.', { minimum: 0 }),

@@ -47,8 +47,11 @@ export function ensurePod(
   return { token, nodeName: undefined, create: { kind: 'Pod', object: buildPod(ctx.o.job, ctx.spec, role, pipeline, stage, token) } };
 }
 
-/** The identity fields of a rank's spec (what every mode shares). */
+/** The identity fields of a rank's spec (what every mode shares), with the restart attempt and the UID of its scheduled pod. */
 export function rankBase(ctx: JobContext, pipeline: number, stage: number, pod: string, token: string | undefined, nodeName: string | undefined) {
+  const attempt = ctx.o.job.status?.restarts ?? 0;
+  const observed = ctx.o.pods.get(pod);
+  const podUid = observed !== undefined && !observed.deleting && observed.nodeName !== undefined && observed.attempt === attempt ? observed.uid : undefined;
   return {
     jobName: ctx.name,
     pipeline,
@@ -57,6 +60,8 @@ export function rankBase(ctx: JobContext, pipeline: number, stage: number, pod: 
     gpusPerRank: ctx.spec.topology.tensorParallel,
     ...(nodeName === undefined ? {} : { nodeName }),
     ...(token === undefined ? {} : { tokenSha256: sha256Hex(token) }),
+    attempt,
+    ...(podUid === undefined ? {} : { podUid }),
   };
 }
 

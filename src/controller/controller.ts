@@ -81,6 +81,7 @@ function podInfo(obj: KubeObject): PodInfo {
     stage: Number(labels[LABELS.stage] ?? 0),
     phase: status.phase ?? 'Pending',
     deleting: obj.metadata.deletionTimestamp !== undefined,
+    attempt: Number(labels[LABELS.restartAttempt] ?? 0) || 0,
     ...(spec.nodeName === undefined || spec.nodeName === '' ? {} : { nodeName: spec.nodeName }),
     ...(token === undefined ? {} : { token }),
     ...(status.reason === undefined ? {} : { reason: status.reason }),

@@ -4,14 +4,14 @@
 import { CONFIG_MAP_KEYS, type JobStatus } from '../api/index.ts';
 import { admit, enforceDeadline, suspendOrResume } from './admission.ts';
 import { initialDecision, iso, type Decision, type JobContext, type Observed, type Step } from './decision.ts';
-import { handleLostPods } from './failures.ts';
 import { failJob, isFinished, keepFinished } from './finished.ts';
 import { loadProfile, plan, solveRequest } from './planning.ts';
 import { profile } from './profiling.ts';
+import { gangRestart } from './restarts.ts';
 import { run } from './running.ts';
 
 /** The gates a valid, admitted job passes before its phase runs, in order. */
-const GATES: readonly ((ctx: JobContext, d: Decision) => Step)[] = [suspendOrResume, enforceDeadline, handleLostPods];
+const GATES: readonly ((ctx: JobContext, d: Decision) => Step)[] = [suspendOrResume, enforceDeadline, gangRestart];
 
 /** Decides what reconcile must do for one job. Pure: no I/O, no clock, no randomness beyond `mintToken`. */
 export function decide(o: Observed): Decision {

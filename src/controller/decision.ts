@@ -18,6 +18,15 @@ export interface PodInfo {
   readonly token?: string;
   readonly deleting: boolean;
   readonly reason?: string;
+  /** The gang restart attempt the pod was created for (label perseus.energy/restart-attempt; 0 when absent). */
+  readonly attempt: number;
+}
+
+/** A node's readiness, for pods bound to it (Ready condition of the Node). */
+export interface NodeInfo {
+  readonly ready: boolean;
+  /** When Ready last changed status (ms since the epoch); undefined when unknown. */
+  readonly sinceMs: number | undefined;
 }
 
 export type FrontierState =
@@ -40,6 +49,10 @@ export interface Observed {
   readonly nowMs: number;
   /** A fresh random token for a pod about to be created (injected for determinism). */
   readonly mintToken: (podName: string) => string;
+  /** Nodes by name, when the controller watches them (absent: a node is never considered lost). */
+  readonly nodes?: ReadonlyMap<string, NodeInfo>;
+  /** A pod's node NotReady this long counts as lost (default 5 minutes; 0 disables). */
+  readonly nodeLostGraceMs?: number;
 }
 
 export interface SolveRequest {
@@ -60,7 +73,8 @@ export interface JobEvent {
 
 export type ChildCreate = { readonly kind: 'Pod' | 'Service' | 'PerseusRank' | 'ConfigMap'; readonly object: KubeObject };
 export type RankPatch = { readonly name: string; readonly patch: Record<string, unknown> };
-export type PodDelete = { readonly name: string; readonly reason: string };
+/** `force`: gracePeriodSeconds 0, for pods on a lost node whose kubelet can no longer confirm a graceful deletion. */
+export type PodDelete = { readonly name: string; readonly reason: string; readonly force?: boolean };
 
 export interface Decision {
   /** The complete desired status (written when it differs). */

@@ -106,6 +106,7 @@ export function buildPod(job: PerseusTrainingJob, spec: ValidatedJobSpec, role: 
     [LABELS.role]: role,
     [LABELS.pipeline]: String(pipeline),
     [LABELS.stage]: String(stage),
+    [LABELS.restartAttempt]: String(job.status?.restarts ?? 0),
   });
   meta.annotations = { ...(template.metadata?.annotations ?? {}), [TOKEN_ANNOTATION]: token };
   return { apiVersion: 'v1', kind: 'Pod', metadata: meta, spec: podSpec };

@@ -27,6 +27,7 @@ export function replanForStragglers(ctx: JobContext, d: Decision, frontier: Read
     pipelines: spec.topology.dataParallel,
     stages: spec.topology.stages,
     generation: planGeneration,
+    attempt: d.status.restarts ?? 0,
     window: spec.straggler.window,
     threshold: spec.straggler.threshold,
     current,

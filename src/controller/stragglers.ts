@@ -18,6 +18,8 @@ export interface DetectionInput {
   readonly pipelines: number;
   readonly stages: number;
   readonly generation: number;
+  /** The job's restart attempt: reports the agents wrote for an older one (the pods of before a gang restart) do not count. */
+  readonly attempt?: number;
   readonly window: number;
   readonly threshold: number;
   readonly current: readonly StragglerEntry[];
@@ -39,7 +41,7 @@ export function measuredPipelineSeconds(input: DetectionInput, pipeline: number)
     const status = rank?.status;
     // Every stage must have reported a full window: the pipeline's time is its slowest stage's, and a
     // partial view (the last stage reports less time than the first in 1F1B) would read as a recovery.
-    if (status === undefined || status.appliedPlanGeneration !== input.generation) return undefined;
+    if (status === undefined || status.appliedPlanGeneration !== input.generation || (status.attempt ?? 0) !== (input.attempt ?? 0)) return undefined;
     const samples = status.recentIterationSeconds ?? [];
     if (samples.length < input.window) return undefined;
     const last = samples.slice(-input.window);

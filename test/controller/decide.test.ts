@@ -1,129 +1,10 @@
 // decide() through a job's whole life on an in-memory world: each step applies the decision the way the
 // controller would, and the tests assert on the resulting objects and status.
 import assert from 'node:assert/strict';
-import type { JobStatus, PerseusRank, PerseusTrainingJob, RankStatus } from '../../src/api/index.ts';
 import { stageProfileToCsv } from '../../src/planner/index.ts';
-import { decide } from '../../src/controller/decide.ts';
-import type { Decision, FrontierState, PodInfo } from '../../src/controller/decision.ts';
-import { TOKEN_ANNOTATION } from '../../src/api/names.ts';
 import { sha256Hex } from '../../src/controller/objects.ts';
-import { solveInline } from '../../src/controller/planner-service.ts';
-import type { KubeObject } from '../../src/kube/client.ts';
 import { makeJob, syntheticProfile } from './fixtures.ts';
-
-class World {
-  job: PerseusTrainingJob;
-  ranks = new Map<string, PerseusRank>();
-  pods = new Map<string, PodInfo & { object: KubeObject }>();
-  service = false;
-  configMap: Record<string, string> | undefined;
-  profileRef: Record<string, string> | undefined;
-  frontiers = new Map<string, FrontierState>();
-  nowMs = Date.parse('2025-03-01T00:00:00Z');
-  tokens = 0;
-  events: { reason: string; message: string }[] = [];
-  deleted = false;
-  last: Decision | undefined;
-
-  constructor(job: PerseusTrainingJob) {
-    this.job = job;
-  }
-
-  step(): Decision {
-    const d = decide({
-      job: this.job,
-      ranks: this.ranks,
-      pods: this.pods,
-      serviceExists: this.service,
-      configMap: this.configMap,
-      profileRefData: this.profileRef,
-      frontierOf: (key) => this.frontiers.get(key) ?? { state: 'absent' },
-      nowMs: this.nowMs,
-      mintToken: () => `token-${++this.tokens}`,
-    });
-    for (const c of d.creates) {
-      const name = c.object.metadata.name;
-      if (c.kind === 'Service') this.service = true;
-      if (c.kind === 'ConfigMap') this.configMap = { ...(c.object['data'] as Record<string, string>) };
-      if (c.kind === 'PerseusRank') this.ranks.set(name, c.object as unknown as PerseusRank);
-      if (c.kind === 'Pod') {
-        const labels = c.object.metadata.labels ?? {};
-        this.pods.set(name, {
-          name,
-          uid: `uid-${name}-${this.tokens}`,
-          role: labels['perseus.energy/role'] as 'worker' | 'profiler',
-          pipeline: Number(labels['perseus.energy/pipeline']),
-          stage: Number(labels['perseus.energy/stage']),
-          phase: 'Pending',
-          token: c.object.metadata.annotations?.[TOKEN_ANNOTATION] ?? '',
-          deleting: false,
-          object: c.object,
-        });
-      }
-    }
-    if (d.configMapData !== undefined) this.configMap = { ...(this.configMap ?? {}), ...d.configMapData };
-    for (const { name, patch } of d.rankPatches) {
-      const rank = this.ranks.get(name);
-      assert.ok(rank, `patched rank ${name} exists`);
-      const spec = { ...rank.spec, ...((patch['spec'] as object | undefined) ?? {}) } as Record<string, unknown>;
-      for (const k of Object.keys(spec)) if (spec[k] === null) delete spec[k];
-      this.ranks.set(name, { ...rank, spec: spec as PerseusRank['spec'] });
-    }
-    for (const { name } of d.podDeletes) this.pods.delete(name);
-    if (d.solve !== undefined) {
-      const solved = solveInline(d.solve.profile, d.solve.pipeline, d.solve.options);
-      this.frontiers.set(d.solve.key, { state: 'ready', frontier: solved.frontier, baseline: solved.baseline });
-    }
-    this.events.push(...d.events);
-    this.deleted ||= d.deleteJob;
-    this.job = { ...this.job, status: d.status };
-    this.last = d;
-    return d;
-  }
-
-  get status(): JobStatus {
-    return this.job.status ?? {};
-  }
-
-  setRankStatus(name: string, status: RankStatus): void {
-    const rank = this.ranks.get(name);
-    assert.ok(rank);
-    this.ranks.set(name, { ...rank, status });
-  }
-
-  reportProfiles(): void {
-    const profile = syntheticProfile(3);
-    for (let s = 0; s < 3; s++) {
-      this.setRankStatus(`gpt-p0-s${s}`, {
-        stageProfile: profile.measurements.filter((m) => m.stage === s),
-        blockingPowerWatts: 70,
-        conditions: [{ type: 'Profiled', status: 'True', reason: 'SweepComplete', message: 'done', lastTransitionTime: '2025-03-01T00:00:00Z' }],
-      });
-    }
-  }
-
-  untilPhase(phase: string, max = 10): void {
-    for (let i = 0; i < max && this.status.phase !== phase; i++) this.step();
-    assert.equal(this.status.phase, phase);
-  }
-
-  /** Reports a window of iteration times for every stage of a pipeline: one time, or one per iteration. */
-  reportIterations(pipeline: number, seconds: number | readonly number[]): void {
-    const generation = this.status.plan?.generation ?? 0;
-    const window = typeof seconds === 'number' ? [seconds, seconds, seconds, seconds] : [...seconds];
-    for (let s = 0; s < 3; s++) {
-      const name = `gpt-p${pipeline}-s${s}`;
-      this.setRankStatus(name, { ...(this.ranks.get(name)?.status ?? {}), appliedPlanGeneration: generation, recentIterationSeconds: window });
-    }
-  }
-}
-
-function runToRunning(world: World): void {
-  world.untilPhase('Profiling');
-  world.reportProfiles();
-  world.untilPhase('Running');
-  world.step();
-}
+import { runToRunning, World } from './world.ts';
 
 describe('decide', () => {
   it('accepts a new job as Pending, then profiles pipeline 0 with tokens bound to the ranks', () => {
@@ -320,26 +201,6 @@ describe('decide', () => {
     assert.equal(world.status.phase, 'Running');
     assert.equal(world.pods.size, 6);
     assert.equal(world.status.plan?.generation, 1, 'no re-planning');
-  });
-
-  it('counts failed pods once, recreates them, and fails past backoffLimit', () => {
-    const world = new World(makeJob({ spec: { runPolicy: { backoffLimit: 1 } } }));
-    runToRunning(world);
-    const fail = (name: string): void => {
-      const pod = world.pods.get(name);
-      assert.ok(pod);
-      world.pods.set(name, { ...pod, phase: 'Failed', reason: 'Error' });
-    };
-    fail('gpt-p1-s2');
-    world.step();
-    assert.equal(world.status.failedPods?.length, 1);
-    assert.equal(world.status.phase, 'Running');
-    world.step();
-    assert.equal(world.pods.get('gpt-p1-s2')?.phase, 'Pending', 'recreated');
-    fail('gpt-p0-s0');
-    world.step();
-    assert.equal(world.status.phase, 'Failed');
-    assert.ok(world.status.conditions?.some((c) => c.type === 'Failed' && c.reason === 'BackoffLimitExceeded'));
   });
 
   it('skips profiling with profileRef and copies the profile into the job', () => {
