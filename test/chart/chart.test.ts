@@ -119,8 +119,8 @@ describe('Helm chart', function () {
       assert.equal(get(ds, 'spec', 'template', 'spec', 'runtimeClassName'), 'nvidia');
       assert.ok(container(ds).args.includes('--nvml-library=/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1'));
       assert.equal(get(one(objects, 'Deployment'), 'spec', 'replicas'), 2);
-      const ports = ofKind(objects, 'NetworkPolicy').map((np) => get<number>(np, 'spec', 'ingress', 0, 'ports', 0, 'port')).sort();
-      assert.deepEqual(ports, [8080, 9400]);
+      const ports = ofKind(objects, 'NetworkPolicy').flatMap((np) => get<{ port: number }[]>(np, 'spec', 'ingress', 0, 'ports').map((p) => p.port)).sort();
+      assert.deepEqual(ports, [8080, 8443, 9400, 9401]);
     });
 
     it('rejects values the schema forbids', async function () {
@@ -137,10 +137,10 @@ describe('Helm chart', function () {
   });
 
   describe('RBAC', function () {
-    type Grant = string; // "<subject>|<namespace or *>|<apiGroup>|<resource>|<verb>"
+    type Grant = string; // "<subject>|<namespace or *>|<apiGroup>|<resource>|<verb>", or "<subject>|*|url|<path>|<verb>"
     async function grants(extra: readonly string[] = []): Promise<Set<Grant>> {
       const objects = await render(extra);
-      const roles = new Map<string, { rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }[] }>();
+      const roles = new Map<string, { rules: { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }[] }>();
       for (const r of [...ofKind(objects, 'ClusterRole'), ...ofKind(objects, 'Role')]) roles.set(`${r.kind}/${r.metadata.namespace ?? '*'}/${r.metadata.name}`, r as never);
       const out = new Set<Grant>();
       for (const b of [...ofKind(objects, 'ClusterRoleBinding'), ...ofKind(objects, 'RoleBinding')]) {
@@ -153,8 +153,8 @@ describe('Helm chart', function () {
           assert.equal(s.namespace, 'perseus-system');
           for (const rule of role.rules) {
             assert.equal(rule.resourceNames, undefined);
-            assert.equal(rule.nonResourceURLs, undefined);
-            for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) out.add(`${s.name}|${ns}|${g}|${res}|${v}`);
+            for (const url of rule.nonResourceURLs ?? []) for (const v of rule.verbs) out.add(`${s.name}|*|url|${url}|${v}`);
+            for (const g of rule.apiGroups ?? []) for (const res of rule.resources ?? []) for (const v of rule.verbs) out.add(`${s.name}|${ns}|${g}|${res}|${v}`);
           }
         }
       }
@@ -172,8 +172,14 @@ describe('Helm chart', function () {
       ...expand(CONTROLLER, ns, '', ['events'], ['create', 'patch']),
       ...expand(CONTROLLER, ns, 'events.k8s.io', ['events'], ['create', 'patch']),
     ];
-    const leaderElection = expand(CONTROLLER, 'perseus-system', 'coordination.k8s.io', ['leases'], ['get', 'create', 'update']);
+    // Authenticated metrics: both review each scrape's token and access.
+    const metricsAuth = (subject: string): Grant[] => [
+      ...expand(subject, '*', 'authentication.k8s.io', ['tokenreviews'], ['create']),
+      ...expand(subject, '*', 'authorization.k8s.io', ['subjectaccessreviews'], ['create']),
+    ];
+    const leaderElection = [...expand(CONTROLLER, 'perseus-system', 'coordination.k8s.io', ['leases'], ['get', 'create', 'update']), ...metricsAuth(CONTROLLER)];
     const agentRules = [
+      ...metricsAuth(AGENT),
       ...expand(AGENT, '*', 'perseus.energy', ['perseusranks'], ['get', 'list', 'watch']),
       ...expand(AGENT, '*', 'perseus.energy', ['perseusranks/status'], ['update', 'patch']),
       ...expand(AGENT, '*', '', ['pods'], ['get', 'list', 'watch']),
@@ -188,6 +194,13 @@ describe('Helm chart', function () {
     it('grants Roles in the watched namespaces only when watchNamespaces is set', async function () {
       const actual = await grants(sets('controller.watchNamespaces={team-a,team-b}'));
       assert.deepEqual([...actual].sort(), [...controllerRules('team-a'), ...controllerRules('team-b'), ...leaderElection, ...agentRules].sort());
+    });
+
+    it('grants the review permissions only with metrics.secure, and the scraper exactly get /metrics', async function () {
+      const plain = await grants(sets('metrics.secure=false'));
+      assert.ok(![...plain].some((g) => /tokenreviews|subjectaccessreviews|\|url\|/.test(g)), [...plain].join('\n'));
+      const monitored = [...(await grants(MONITORING_API))].filter((g) => g.startsWith('perseus-operator-metrics-scraper|'));
+      assert.deepEqual(monitored, ['perseus-operator-metrics-scraper|*|url|/metrics|get']);
     });
 
     it('never grants secrets, nodes, wildcards, escalation or impersonation', async function () {
@@ -206,15 +219,20 @@ describe('Helm chart', function () {
       const spec = podSpec(d);
       const c = container(d);
       assert.equal(spec.serviceAccountName, CONTROLLER);
-      assert.deepEqual(c.args, ['controller', '--http-port=8080', '--workers=4', '--log-level=info', '--leader-elect', '--lease-namespace=$(POD_NAMESPACE)', '--lease-name=perseus-controller', '--identity=$(POD_NAME)']);
+      assert.deepEqual(c.args, ['controller', '--http-port=8080', '--metrics-port=8443', '--metrics-secure=true', '--workers=4', '--log-level=info', '--leader-elect', '--lease-namespace=$(POD_NAMESPACE)', '--lease-name=perseus-controller', '--identity=$(POD_NAME)']);
       assert.equal(spec.securityContext['runAsNonRoot'], true);
       assert.equal(spec.securityContext['runAsUser'], 65532);
       assert.deepEqual(spec.securityContext['seccompProfile'], { type: 'RuntimeDefault' });
       assert.deepEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } });
-      assert.deepEqual(c.ports, [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
+      assert.deepEqual(c.ports, [
+        { name: 'metrics', containerPort: 8443, protocol: 'TCP' },
+        { name: 'health', containerPort: 8080, protocol: 'TCP' },
+      ]);
       assert.equal(c.livenessProbe?.httpGet.path, '/healthz');
       assert.equal(c.readinessProbe?.httpGet.path, '/readyz');
-      assert.equal(c.livenessProbe?.httpGet.port, 'metrics');
+      // Probes stay plain HTTP on their own port: the kubelet has no token for the metrics endpoint.
+      assert.equal(c.livenessProbe?.httpGet.port, 'health');
+      assert.equal(c.readinessProbe?.httpGet.port, 'health');
       assert.ok(c.resources?.requests?.['cpu'] !== undefined && c.resources.limits?.['memory'] !== undefined);
       assert.deepEqual(c.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
       assert.ok(spec.volumes.every((v) => v.hostPath === undefined));
@@ -277,7 +295,12 @@ describe('Helm chart', function () {
       assert.equal(c.args[0], 'agent');
       assert.equal(c.livenessProbe?.httpGet.path, '/healthz');
       assert.equal(c.readinessProbe?.httpGet.path, '/readyz');
-      assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [['metrics', 9400]]);
+      assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [
+        ['metrics', 9400],
+        ['health', 9401],
+      ]);
+      assert.ok(c.args.includes('--metrics-port=9400') && c.args.includes('--health-port=9401') && c.args.includes('--metrics-secure=true'), c.args.join(' '));
+      assert.equal(c.readinessProbe?.httpGet.port, 'health');
     });
 
     it('drops CAP_SYS_NICE when the agent runs at the default priority (agent.nice=0)', async function () {
@@ -290,6 +313,76 @@ describe('Helm chart', function () {
       const spec = podSpec(one(await render(sets('agent.driverRoot=')), 'DaemonSet'));
       assert.ok(!spec.volumes.some((v) => v.name === 'driver-root'));
       assert.ok(!(spec.containers[0] as Container).volumeMounts.some((m) => m.name === 'driver-root'));
+    });
+  });
+
+  describe('authenticated metrics', function () {
+    interface Endpoint {
+      scheme?: string;
+      authorization?: { type: string; credentials: { name: string; key: string } };
+      tlsConfig?: { insecureSkipVerify?: boolean; ca?: { secret: { name: string; key: string } }; serverName?: string };
+    }
+    const endpoints = (objects: readonly K8sObject[]): Endpoint[] => [get<Endpoint>(one(objects, 'ServiceMonitor'), 'spec', 'endpoints', 0), get<Endpoint>(one(objects, 'PodMonitor'), 'spec', 'podMetricsEndpoints', 0)];
+    const TOKEN = 'perseus-operator-metrics-scraper-token';
+
+    it('by default the monitors scrape over https with the scraper ServiceAccount token, without verifying the self-signed certificate', async function () {
+      const objects = await render(MONITORING_API);
+      for (const e of endpoints(objects)) {
+        assert.equal(e.scheme, 'https');
+        assert.deepEqual(e.authorization, { type: 'Bearer', credentials: { name: TOKEN, key: 'token' } });
+        assert.deepEqual(e.tlsConfig, { insecureSkipVerify: true });
+      }
+      const secret = one(objects, 'Secret', TOKEN);
+      assert.equal(get(secret, 'type'), 'kubernetes.io/service-account-token');
+      assert.equal(secret.metadata.annotations?.['kubernetes.io/service-account.name'], 'perseus-operator-metrics-scraper');
+      assert.deepEqual(get(one(objects, 'ClusterRole', 'perseus-operator-metrics-reader'), 'rules'), [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
+      // No certificate mounted: each process generates its own.
+      for (const kind of ['Deployment', 'DaemonSet']) assert.ok(!container(one(objects, kind)).args.some((a) => a.startsWith('--metrics-cert-dir')));
+    });
+
+    it('metrics.secure=false: plain http, no token, no review permissions, no reader role', async function () {
+      const objects = await render([...sets('metrics.secure=false'), ...MONITORING_API]);
+      for (const e of endpoints(objects)) assert.deepEqual([e.scheme, e.authorization, e.tlsConfig], ['http', undefined, undefined]);
+      for (const kind of ['Deployment', 'DaemonSet']) assert.ok(container(one(objects, kind)).args.includes('--metrics-secure=false'));
+      assert.ok(!objects.some((o) => o.metadata.name.includes('metrics-auth') || o.metadata.name.includes('metrics-reader') || o.metadata.name.includes('metrics-scraper')));
+    });
+
+    it('cert-manager: a Certificate for both Services, its Secret mounted into both components, verified by Prometheus when asked', async function () {
+      const objects = await render([...sets('metrics.tls.certManager.enabled=true', 'metrics.tls.certManager.issuerRef.name=ca-issuer', 'metrics.tls.verify=true'), ...MONITORING_API]);
+      const cert = one(objects, 'Certificate');
+      assert.equal(get(cert, 'spec', 'secretName'), 'perseus-operator-metrics-tls');
+      assert.deepEqual(get(cert, 'spec', 'issuerRef'), { name: 'ca-issuer', kind: 'Issuer', group: 'cert-manager.io' });
+      assert.deepEqual(get<string[]>(cert, 'spec', 'dnsNames').filter((n) => n.endsWith('.svc')), ['perseus-operator-controller-metrics.perseus-system.svc', 'perseus-operator-agent-metrics.perseus-system.svc']);
+      for (const kind of ['Deployment', 'DaemonSet']) {
+        const d = one(objects, kind);
+        assert.ok(container(d).args.includes('--metrics-cert-dir=/etc/perseus/metrics-tls'));
+        assert.deepEqual(
+          container(d).volumeMounts.find((m) => m.name === 'metrics-tls'),
+          { name: 'metrics-tls', mountPath: '/etc/perseus/metrics-tls', readOnly: true },
+        );
+        assert.deepEqual(podSpec(d).volumes.find((v) => v.name === 'metrics-tls'), { name: 'metrics-tls', secret: { secretName: 'perseus-operator-metrics-tls' } });
+      }
+      const [sm, pm] = endpoints(objects);
+      assert.deepEqual(sm?.tlsConfig, { ca: { secret: { name: 'perseus-operator-metrics-tls', key: 'ca.crt' } }, serverName: 'perseus-operator-controller-metrics.perseus-system.svc' });
+      assert.equal(pm?.tlsConfig?.serverName, 'perseus-operator-agent-metrics.perseus-system.svc');
+    });
+
+    it('an existing TLS Secret is mounted instead, without a Certificate', async function () {
+      const objects = await render(sets('metrics.tls.secretName=my-metrics-tls'));
+      assert.ok(!kinds(objects).includes('Certificate'));
+      assert.deepEqual(podSpec(one(objects, 'Deployment')).volumes.find((v) => v.name === 'metrics-tls'), { name: 'metrics-tls', secret: { secretName: 'my-metrics-tls' } });
+    });
+
+    it('rejects verify without a CA, cert-manager without an issuer, and no token Secret without the scraper', async function () {
+      await assert.rejects(render([...sets('metrics.tls.verify=true'), ...MONITORING_API]), /metrics\.tls\.verify: needs metrics\.tls\.secretName or metrics\.tls\.certManager\.enabled/);
+      await assert.rejects(render(sets('metrics.tls.certManager.enabled=true')), /metrics\.tls\.certManager\.issuerRef\.name/);
+      await assert.rejects(render([...sets('metrics.scraper.create=false'), ...MONITORING_API]), /metrics\.scraper\.tokenSecretName: required/);
+    });
+
+    it('binds extra subjects (a Prometheus without the operator) to the metrics-reader ClusterRole', async function () {
+      const objects = await render(sets('metrics.reader.subjects[0].kind=ServiceAccount', 'metrics.reader.subjects[0].name=prometheus', 'metrics.reader.subjects[0].namespace=monitoring'));
+      const b = one(objects, 'ClusterRoleBinding', 'perseus-operator-metrics-reader');
+      assert.deepEqual(get(b, 'subjects'), [{ kind: 'ServiceAccount', name: 'prometheus', namespace: 'monitoring' }]);
     });
   });
 
