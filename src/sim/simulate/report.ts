@@ -3,8 +3,8 @@
 // summary and SVG charts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderChart } from '../../report/svg.ts';
 import type { IterationRecord } from './fabric.ts';
+import { renderEnergyChart, renderIterationsChart } from './report-charts.ts';
 import type { JobResult, SimulationResult } from './simulation.ts';
 
 export interface MeasuredRun {
@@ -122,20 +122,7 @@ export function writeReport(dir: string, result: SimulationResult): string[] {
   };
   write('report.json', `${JSON.stringify({ summaries, result }, null, 1)}\n`);
   write('summary.md', renderSummary(result));
-  const power = result.energy.map(([t, , w]) => [t, w / 1000] as const);
-  const energy = result.energy.map(([t, j]) => [t, j / 1e6] as const);
-  write(
-    'energy.svg',
-    renderChart('Energy of every simulated GPU over simulated time', 'simulated time (s)', 'energy (MJ) / power (kW)', [
-      { name: 'cumulative energy (MJ)', color: '#1f77b4', points: energy, line: true, radius: 0 },
-      { name: 'power (kW)', color: '#ff7f0e', points: power, line: true, radius: 0 },
-    ]),
-  );
-  const colors = ['#2ca02c', '#d62728', '#9467bd', '#8c564b'];
-  const series = result.jobs.flatMap((j, i) => [
-    { name: `${j.name}: energy / iteration (J)`, color: colors[i % colors.length]!, points: j.training.map((r) => [r.iteration, r.energyJoules] as const), line: true, radius: 2 },
-    { name: `${j.name}: all-max baseline (J)`, color: '#7f7f7f', points: j.training.map((r) => [r.iteration, j.baseline.iterationEnergyJoules] as const), line: true, radius: 0 },
-  ]);
-  write('iterations.svg', renderChart('Energy per training iteration: Perseus vs all-max', 'iteration', 'energy (J)', series));
+  write('energy.svg', renderEnergyChart(result));
+  write('iterations.svg', renderIterationsChart(result));
   return files;
 }
