@@ -147,11 +147,15 @@ export class NodeAgent implements SessionHost {
     }
     const previous = rank.spec;
     rank.spec = spec;
-    if (previous.podName !== spec.podName || previous.tokenSha256 !== spec.tokenSha256) {
-      for (const s of [...rank.sessions]) s.unbind('the rank was reassigned to another pod or token');
+    if (previous.podName !== spec.podName || previous.tokenSha256 !== spec.tokenSha256 || previous.attempt !== spec.attempt) {
+      for (const s of [...rank.sessions]) s.unbind('the rank was reassigned to another pod, token or restart attempt');
       this.clocks.release(rank);
       rank.gpuUuids = undefined;
       rank.resolution = undefined;
+      if (previous.attempt !== spec.attempt) {
+        rank.stats.clear(); // a gang restart: the old pods' iterations and sweep say nothing of the new ones
+        rank.sweep = undefined;
+      }
     }
     if (previous.mode !== spec.mode || previous.profiling !== spec.profiling) rank.sweep = undefined;
     if (spec.mode === 'Idle') {

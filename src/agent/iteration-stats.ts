@@ -32,6 +32,14 @@ export class IterationStats {
     return [...this.reasons];
   }
 
+  /** Forgets every iteration (a new restart attempt: the old pods' iterations say nothing about the new ones). */
+  clear(): void {
+    this.seconds.length = 0;
+    this.energyJoules.length = 0;
+    this.lastEnergyMj = undefined;
+    this.reasons.clear();
+  }
+
   /** Forgets the reasons once reported, so status shows what happened since the last report. */
   clearReasons(): void {
     this.reasons.clear();

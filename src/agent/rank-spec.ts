@@ -34,6 +34,7 @@ export function agentRankSpecOf(obj: KubeObject, previous?: AgentRankSpec): Agen
     podName: spec.podName,
     mode: spec.mode,
     tokenSha256: spec.tokenSha256 ?? '',
+    ...(spec.attempt === undefined ? {} : { attempt: spec.attempt }),
     ...(profiling === undefined ? {} : { profiling }),
     ...(plan === undefined
       ? {}

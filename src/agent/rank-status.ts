@@ -38,6 +38,7 @@ export function rankStatusPatch(status: AgentRankStatus, spec: AgentRankSpec | u
   }
   return {
     node: status.node,
+    attempt: spec?.attempt ?? null,
     gpuUuids: [...status.gpuUuids],
     appliedPlanGeneration: status.appliedPlanGeneration ?? null,
     iterations: status.appliedPlanGeneration === undefined ? null : status.recentIterationSeconds.length,

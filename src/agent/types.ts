@@ -47,6 +47,8 @@ export interface AgentRankSpec extends RankKey {
   readonly mode: RankMode;
   /** Lowercase hex SHA-256 of the per-rank token mounted into the pod. */
   readonly tokenSha256: string;
+  /** The job's gang restart attempt this spec is for (reported back as status.attempt). */
+  readonly attempt?: number;
   readonly plan?: RankPlan;
   readonly profiling?: ProfilingSweepSpec;
 }

@@ -3,9 +3,10 @@
 // scrape, unless --metrics-secure=false); stops cleanly on SIGTERM.
 import { hostname } from 'node:os';
 import type { Command } from './main.ts';
-import { intFlag, parseFlags, runCommand } from './flags.ts';
+import { FlagError, intFlag, parseDurationSeconds, parseFlags, runCommand } from './flags.ts';
 import { systemClock } from '../kube/clock.ts';
 import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
+import { DEFAULT_NODE_LOST_GRACE_MS } from '../controller/failures.ts';
 import { createLogger } from '../controller/log.ts';
 import { Operator } from '../controller/operator.ts';
 import { METRICS_FLAG_SPEC, metricsEndpointOptions, metricsFlagsHelp } from './metrics-endpoint.ts';
@@ -15,6 +16,7 @@ const spec = {
   namespace: { type: 'string', multiple: true },
   workers: { type: 'string' },
   'http-port': { type: 'string' },
+  'node-lost-grace': { type: 'string' },
   ...METRICS_FLAG_SPEC,
   'leader-elect': { type: 'boolean' },
   'lease-namespace': { type: 'string' },
@@ -33,12 +35,22 @@ Flags:
   --namespace NS           watch only this namespace (repeatable; default: all namespaces)
   --workers N              concurrent reconciles (default 4)
   --http-port PORT         port of /healthz, /readyz, plain HTTP (default 8080; 0 picks one)
+  --node-lost-grace DUR    a pod whose Node is NotReady this long is lost: its job restarts every pod
+                           (default 5m; 0 does not watch Nodes)
 ${metricsFlagsHelp(8443, 23)}  --leader-elect           run only while holding the Lease (for several replicas)
   --lease-namespace NS     namespace of the Lease (default: POD_NAMESPACE or default)
   --lease-name NAME        Lease name (default perseus-controller)
   --identity ID            leader election identity (default: the host name)
   --log-level LEVEL        error, warn, info or debug (default info or LOG_LEVEL)
 `;
+
+/** --node-lost-grace in ms: a duration (5m, 300s, 300) or 0, which turns the Node watch off. */
+export function nodeLostGraceMs(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_NODE_LOST_GRACE_MS;
+  const seconds = parseDurationSeconds(raw);
+  if (seconds === undefined) throw new FlagError(`--node-lost-grace: expected a duration such as 5m, 300s or 0 (Nodes not watched), got "${raw}"`);
+  return Math.round(seconds * 1000);
+}
 
 export const command: Command = {
   summary: 'Run the PerseusTrainingJob controller',
@@ -61,6 +73,7 @@ export const command: Command = {
         logger,
         identity,
         workers: intFlag('workers', values.workers, 4),
+        nodeLostGraceMs: nodeLostGraceMs(values['node-lost-grace']),
         httpPort,
         ...(metricsServer === undefined ? {} : { metricsServer }),
         defaultMetrics: true,

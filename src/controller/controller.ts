@@ -15,6 +15,8 @@ import type { Logger } from './log.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { buildConfigMap } from './objects.ts';
 import type { PlannerService } from './planner-service.ts';
+import { DEFAULT_NODE_LOST_GRACE_MS } from './failures.ts';
+import { NodeWatch } from './nodes.ts';
 
 export interface ControllerOptions {
   readonly api: KubeApi;
@@ -30,6 +32,8 @@ export interface ControllerOptions {
   readonly watchTimeoutSeconds?: number;
   /** Token source for new pods (tests inject a deterministic one). */
   readonly mintToken?: () => string;
+  /** A pod whose node is NotReady this long is lost and its job restarts (default 5 minutes); 0: Nodes are not watched. */
+  readonly nodeLostGraceMs?: number;
   /** Sees every reconcile's duration (the benchmark's percentiles). */
   readonly onReconciled?: (seconds: number) => void;
 }
@@ -95,6 +99,8 @@ export class Controller {
   private workers: Promise<void>[] = [];
   private running = false;
   private readonly mintToken: () => string;
+  private readonly nodeWatch: NodeWatch | undefined;
+  private readonly nodeLostGraceMs: number;
 
   constructor(private readonly o: ControllerOptions) {
     this.queue = new WorkQueue(o.clock, { baseDelayMs: 200, maxDelayMs: 60_000 });
@@ -109,6 +115,18 @@ export class Controller {
         watchTimeoutSeconds: o.watchTimeoutSeconds ?? 300,
         onError: (err) => o.logger.warn('Restarted a watch after an error', { resource: kind.plural, namespace: ns, error: (err as Error).message }),
       });
+    this.nodeLostGraceMs = o.nodeLostGraceMs ?? DEFAULT_NODE_LOST_GRACE_MS;
+    this.nodeWatch =
+      this.nodeLostGraceMs > 0
+        ? new NodeWatch({
+            api: o.api,
+            clock: o.clock,
+            relistMs: o.relistMs ?? 300_000,
+            watchTimeoutSeconds: o.watchTimeoutSeconds ?? 300,
+            onError: (err) => o.logger.warn('Restarted a watch after an error', { resource: 'nodes', error: (err as Error).message }),
+            onReadinessChange: (node) => this.enqueueJobsOn(node),
+          })
+        : undefined;
     for (const ns of namespaces) {
       const jobs = informer(JOBS, ns);
       jobs.onChange((key) => this.queue.add(key));
@@ -140,7 +158,17 @@ export class Controller {
   }
 
   get synced(): boolean {
-    return [...this.jobs, ...[...this.children.values()].flat()].every((i) => i.hasSynced);
+    return [...this.jobs, ...[...this.children.values()].flat()].every((i) => i.hasSynced) && (this.nodeWatch?.hasSynced ?? true);
+  }
+
+  /** Reconciles every job with a pod on `node` (its readiness changed). */
+  private enqueueJobsOn(node: string): void {
+    for (const inf of this.children.get(PODS) ?? []) {
+      for (const pod of inf.list()) {
+        const job = pod.metadata.labels?.[LABELS.job];
+        if (job !== undefined && (pod['spec'] as { nodeName?: string } | undefined)?.nodeName === node) this.queue.add(`${pod.metadata.namespace ?? ''}/${job}`);
+      }
+    }
   }
 
   /** Starts informers and, once they have listed, the workers. */
@@ -148,6 +176,7 @@ export class Controller {
     if (this.running) return;
     this.running = true;
     for (const inf of [...this.jobs, ...[...this.children.values()].flat()]) inf.start();
+    this.nodeWatch?.start();
     while (this.running && !this.synced) await new Promise((r) => setTimeout(r, 20));
     if (!this.running) return;
     this.o.logger.info('Started the controller', { namespaces: this.o.namespaces ?? 'all', workers: this.o.workers ?? 4 });
@@ -158,6 +187,7 @@ export class Controller {
     this.running = false;
     this.queue.shutDown();
     await Promise.all([...this.jobs, ...[...this.children.values()].flat()].map((i) => i.stop()));
+    await this.nodeWatch?.stop();
     await Promise.all(this.workers);
     this.workers = [];
   }
@@ -237,6 +267,8 @@ export class Controller {
       frontierOf: (k) => this.o.planner.state(k),
       nowMs: this.o.clock.now(),
       mintToken: () => this.mintToken(),
+      ...(this.nodeWatch === undefined ? {} : { nodes: this.nodeWatch.nodes }),
+      nodeLostGraceMs: this.nodeLostGraceMs,
     });
     await this.apply(job, decision, cm, log);
     return decision.requeueAfterMs;
@@ -288,9 +320,9 @@ export class Controller {
         if (!(err instanceof KubeError && err.isNotFound)) throw err;
       }
     });
-    for (const { name: pod, reason } of d.podDeletes) {
-      if (await api.delete(PODS, namespace, pod)) {
-        log.info('Deleted pod', { pod, reason });
+    for (const { name: pod, reason, force } of d.podDeletes) {
+      if (await api.delete(PODS, namespace, pod, force === true ? { gracePeriodSeconds: 0 } : {})) {
+        log.info('Deleted pod', { pod, reason, ...(force === true ? { gracePeriodSeconds: 0 } : {}) });
         void this.o.recorder.record(target, 'Normal', 'Deleted', `Deleted pod ${pod} (${reason})`);
       }
     }

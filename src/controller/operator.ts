@@ -18,6 +18,8 @@ export interface OperatorOptions {
   readonly identity: string;
   readonly namespaces?: readonly string[];
   readonly workers?: number;
+  /** See ControllerOptions.nodeLostGraceMs. */
+  readonly nodeLostGraceMs?: number;
   readonly leaderElection?: { readonly namespace: string; readonly name: string; readonly leaseDurationMs?: number; readonly renewDeadlineMs?: number; readonly retryPeriodMs?: number };
   /** Port for /healthz, /readyz, and /metrics unless `metricsServer` is set (0: any free port; undefined: no HTTP server). */
   readonly httpPort?: number;
@@ -83,6 +85,7 @@ export class Operator {
         recorder,
         ...(this.o.namespaces === undefined ? {} : { namespaces: this.o.namespaces }),
         ...(this.o.workers === undefined ? {} : { workers: this.o.workers }),
+        ...(this.o.nodeLostGraceMs === undefined ? {} : { nodeLostGraceMs: this.o.nodeLostGraceMs }),
         ...(this.o.mintToken === undefined ? {} : { mintToken: this.o.mintToken }),
         ...(this.o.onReconciled === undefined ? {} : { onReconciled: this.o.onReconciled }),
       });

@@ -39,6 +39,7 @@ export const PODS: ResourceKind = { group: '', version: 'v1', plural: 'pods', ki
 export const SERVICES: ResourceKind = { group: '', version: 'v1', plural: 'services', kind: 'Service' };
 export const CONFIGMAPS: ResourceKind = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' };
 export const EVENTS: ResourceKind = { group: '', version: 'v1', plural: 'events', kind: 'Event' };
+export const NODES: ResourceKind = { group: '', version: 'v1', plural: 'nodes', kind: 'Node' };
 export const LEASES: ResourceKind = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease' };
 export const JOBS: ResourceKind = { group: GROUP, version: VERSION, plural: JOB_NAMES.plural, kind: JOB_NAMES.kind };
 export const RANKS: ResourceKind = { group: GROUP, version: VERSION, plural: RANK_NAMES.plural, kind: RANK_NAMES.kind };
@@ -79,8 +80,8 @@ export interface KubeApi {
   apply(kind: ResourceKind, namespace: string, object: KubeObject, options?: { force?: boolean; status?: boolean }): Promise<KubeObject>;
   /** Full update with optimistic concurrency (metadata.resourceVersion). */
   replace(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject>;
-  /** False when it was already gone. */
-  delete(kind: ResourceKind, namespace: string, name: string, options?: { propagation?: 'Background' | 'Foreground' | 'Orphan' }): Promise<boolean>;
+  /** False when it was already gone. `gracePeriodSeconds` 0 removes a pod without waiting for its kubelet. */
+  delete(kind: ResourceKind, namespace: string, name: string, options?: { propagation?: 'Background' | 'Foreground' | 'Orphan'; gracePeriodSeconds?: number }): Promise<boolean>;
   /** Starts a watch; `done` is called once when it ends (null: closed normally). */
   watch(
     kind: ResourceKind,
@@ -224,12 +225,17 @@ export class ClientKubeApi implements KubeApi {
     });
   }
 
-  async delete(kind: ResourceKind, namespace: string, name: string, options: { propagation?: 'Background' | 'Foreground' | 'Orphan' } = {}): Promise<boolean> {
+  async delete(kind: ResourceKind, namespace: string, name: string, options: { propagation?: 'Background' | 'Foreground' | 'Orphan'; gracePeriodSeconds?: number } = {}): Promise<boolean> {
     try {
       await this.call(`delete ${kind.plural} ${namespace}/${name}`, {
         method: 'DELETE',
         path: objectPath(kind, namespace, name),
-        body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: options.propagation ?? 'Background' },
+        body: {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          propagationPolicy: options.propagation ?? 'Background',
+          ...(options.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: options.gracePeriodSeconds }),
+        },
       });
       return true;
     } catch (err) {

@@ -53,6 +53,7 @@ export class CriticalFlow {
   private edgeTo: Int32Array = new Int32Array(16);
   private edgeKind: Int32Array = new Int32Array(16);
   private edgeLb: Float64Array = new Float64Array(16);
+  private edgeUb: Float64Array = new Float64Array(16);
   // Warm start: the previous iteration's flow per edge identity (computation arcs, dependency arcs by CSR
   // index, source and sink arcs by computation). Consecutive critical DAGs differ little, so starting from
   // the previous flow leaves only a small imbalance to route; the min cut found is the same.
@@ -114,6 +115,53 @@ export class CriticalFlow {
     }
   }
 
+  /**
+   * Whether `build` would rebuild exactly the current network (the same critical arcs in the same order,
+   * with the same bounds) at `duration`. Then the flow just solved is still a maximum flow and its min cut
+   * still a minimum cut, so the solver takes the same step again without solving. Read-only.
+   */
+  sameNetwork(
+    dag: ComputationDag,
+    ops: readonly { readonly minDuration: number }[],
+    boundsOf: readonly ArcBounds[],
+    duration: Int32Array,
+    path: { readonly total: number; readonly earliestFinish: Int32Array; readonly latestStart: Int32Array },
+  ): boolean {
+    const { edgeFrom, edgeTo, edgeLb, edgeUb } = this;
+    const { total, earliestFinish: ef, latestStart: ls } = path;
+    const count = this.arcCount;
+    const { succStart, succ, predStart } = dag;
+    // Arcs are compared in build's order; an arc is identified by its end points.
+    let k = 0;
+    for (let i = 0; i < this.n; i++) {
+      const d = duration[i]!;
+      const efi = ef[i]!;
+      if (efi - d === ls[i]) {
+        const bounds = boundsOf[i]!;
+        const at = d - ops[i]!.minDuration;
+        if (k >= count || edgeFrom[k] !== 2 * i || edgeTo[k] !== 2 * i + 1 || edgeLb[k] !== bounds.lb[at] || edgeUb[k] !== bounds.ub[at]) return false;
+        k++;
+      }
+      if (ls[i] === 0 && predStart[i] === predStart[i + 1]) {
+        if (k >= count || edgeFrom[k] !== this.src || edgeTo[k] !== 2 * i) return false;
+        k++;
+      }
+      const first = succStart[i]!;
+      const last = succStart[i + 1]!;
+      if (efi === total && first === last) {
+        if (k >= count || edgeFrom[k] !== 2 * i + 1 || edgeTo[k] !== this.snk) return false;
+        k++;
+      }
+      for (let p = first; p < last; p++) {
+        const j = succ[p]!;
+        if (efi !== ls[j]) continue;
+        if (k >= count || edgeFrom[k] !== 2 * i + 1 || edgeTo[k] !== 2 * j) return false;
+        k++;
+      }
+    }
+    return k === count;
+  }
+
   /** Adds u → v with bounds [lb, ub], starting at its remembered flow clamped to the bounds. */
   private addArc(u: number, v: number, op: number, lb: number, ub: number, kind: number, index: number): void {
     const k = this.arcCount;
@@ -130,6 +178,7 @@ export class CriticalFlow {
     this.edgeKind[k] =
       kind === COMPUTATION_ARC ? op : kind === DEPENDENCY_ARC ? n + index : kind === SOURCE_ARC ? n + depEdges + index : n + depEdges + n + index;
     this.edgeLb[k] = lb;
+    this.edgeUb[k] = ub;
     this.excess[v]! += f;
     this.excess[u]! -= f;
     this.arcCount = k + 1;
@@ -143,6 +192,9 @@ export class CriticalFlow {
     const lbs = new Float64Array(this.edgeLb.length * 2);
     lbs.set(this.edgeLb);
     this.edgeLb = lbs;
+    const ubs = new Float64Array(this.edgeUb.length * 2);
+    ubs.set(this.edgeUb);
+    this.edgeUb = ubs;
   }
 
   /**

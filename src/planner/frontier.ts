@@ -1,9 +1,9 @@
 // Profile + pipeline → Frontier: builds the DAG and the operations, runs the solver, and keeps every point
 // (model and true time/energy) with a compact record of the durations so any point's plan can be rebuilt.
 import type { FrequencyPlan, FrontierPoint, PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
-import { buildPipelineDag, longestPath, scheduleTimes, type ComputationDag } from './dag.ts';
-import { buildOperationSpecs, paretoIndexForDuration, type OperationSpec } from './options.ts';
-import { PlannerInputError, unwrap } from './result.ts';
+import { ChoiceTables } from './choice.ts';
+import { longestPath } from './dag.ts';
+import { buildProblem } from './problem.ts';
 import { criticalPath, phillipsDessouky, type StopReason } from './solver.ts';
 
 /** A frontier point with the model values (what the solver optimised) and the true values (measured). */
@@ -48,155 +48,6 @@ export type ProgressCallback = (done: number, total: number) => void;
 
 const CHECKPOINT_EVERY = 64;
 
-function validateOptions(options: PlannerOptions): void {
-  const issues = [];
-  if (!(options.unitTimeSeconds > 0) || !Number.isFinite(options.unitTimeSeconds)) {
-    issues.push({ path: 'unitTimeSeconds', message: `expected a positive number of seconds, got ${options.unitTimeSeconds}` });
-  }
-  if (!(options.blockingPowerWatts >= 0) || !Number.isFinite(options.blockingPowerWatts)) {
-    issues.push({ path: 'blockingPowerWatts', message: `expected a non-negative number of watts, got ${options.blockingPowerWatts}` });
-  }
-  if (options.costModel !== 'lowtime' && options.costModel !== 'exact') {
-    issues.push({ path: 'costModel', message: `expected lowtime or exact, got ${JSON.stringify(options.costModel)}` });
-  }
-  if (options.granularity !== 'Instruction' && options.granularity !== 'Stage') {
-    issues.push({ path: 'granularity', message: `expected Instruction or Stage, got ${JSON.stringify(options.granularity)}` });
-  }
-  if (issues.length > 0) throw new PlannerInputError(issues);
-}
-
-/** The DAG and per-computation operations shared by solving and evaluation. */
-export interface PlanningProblem {
-  readonly dag: ComputationDag;
-  readonly specs: readonly OperationSpec[];
-  /** specs index of each computation. */
-  readonly specOf: Int32Array;
-}
-
-/** Builds the DAG and operations; throws PlannerInputError naming the field on bad input. */
-export function buildProblem(profile: StageProfile, pipeline: PipelineSpec, options: PlannerOptions): PlanningProblem {
-  validateOptions(options);
-  if (pipeline.stages !== profile.stageCount) {
-    throw new PlannerInputError([{ path: 'stages', message: `the pipeline has ${pipeline.stages} stages but the profile measures ${profile.stageCount}` }]);
-  }
-  const dag = unwrap(buildPipelineDag(pipeline));
-  const specs = unwrap(buildOperationSpecs(profile, options.unitTimeSeconds, options.blockingPowerWatts, options.costModel));
-  const specOf = new Int32Array(dag.count);
-  for (let i = 0; i < dag.count; i++) specOf[i] = dag.stage[i]! * 2 + dag.instruction[i]!;
-  return { dag, specs, specOf };
-}
-
-/** Speeds up true-critical computations one option at a time until the true time fits `target`. */
-function fitOptionsToTarget(problem: PlanningProblem, choice: Int32Array, target: number, blockingPowerWatts: number): { time: number; energy: number } | undefined {
-  const { dag, specs, specOf } = problem;
-  const n = dag.count;
-  const t = new Float64Array(n);
-  const P = blockingPowerWatts;
-  for (let guard = 0; guard < 100 * n; guard++) {
-    let energy = 0;
-    let busy = 0;
-    for (let i = 0; i < n; i++) {
-      const o = specs[specOf[i]!]!.pareto[choice[i]!]!;
-      t[i] = o.timeSeconds;
-      energy += o.energyJoules;
-      busy += o.timeSeconds;
-    }
-    const { total, earliestFinish: ef, latestFinish: lf } = scheduleTimes(dag, t);
-    if (total <= target + 1e-9) return { time: total, energy: energy + P * (dag.stageCount * total - busy) };
-    let best = -1;
-    let bestRatio = Infinity;
-    for (let i = 0; i < n; i++) {
-      if (Math.abs(lf[i]! - ef[i]!) > 1e-12 * total) continue;
-      const options = specs[specOf[i]!]!.pareto;
-      const k = choice[i]!;
-      if (k + 1 >= options.length) continue;
-      const dt = options[k]!.timeSeconds - options[k + 1]!.timeSeconds;
-      if (dt <= 0) continue;
-      const ratio = (options[k + 1]!.energyJoules - options[k]!.energyJoules) / dt;
-      if (ratio < bestRatio) {
-        bestRatio = ratio;
-        best = i;
-      }
-    }
-    if (best < 0) return undefined;
-    choice[best]!++;
-  }
-  return undefined;
-}
-
-/**
- * Exact model: the quantized durations leave true slack (each computation runs up to a unit faster than
- * planned). One reverse-topological pass gives every computation the slowest Pareto option that still
- * finishes by its latest finish under `deadline`, so the plan stays within its target and spends less.
- */
-function reclaimSlack(problem: PlanningProblem, choice: Int32Array, deadline: number): void {
-  const { dag, specs, specOf } = problem;
-  const n = dag.count;
-  const ef = new Float64Array(n);
-  const ls = new Float64Array(n);
-  for (let k = 0; k < n; k++) {
-    const u = dag.topoOrder[k]!;
-    let es = 0;
-    for (let p = dag.predStart[u]!; p < dag.predStart[u + 1]!; p++) es = Math.max(es, ef[dag.pred[p]!]!);
-    ef[u] = es + specs[specOf[u]!]!.pareto[choice[u]!]!.timeSeconds;
-  }
-  for (let k = n - 1; k >= 0; k--) {
-    const u = dag.topoOrder[k]!;
-    let lf = deadline;
-    for (let p = dag.succStart[u]!; p < dag.succStart[u + 1]!; p++) lf = Math.min(lf, ls[dag.succ[p]!]!);
-    const options = specs[specOf[u]!]!.pareto;
-    const es = ef[u]! - options[choice[u]!]!.timeSeconds;
-    let c = choice[u]!;
-    // pareto is slowest first: a lower index is slower and cheaper.
-    while (c > 0 && es + options[c - 1]!.timeSeconds <= lf + 1e-12) c--;
-    choice[u] = c;
-    ls[u] = lf - options[c]!.timeSeconds;
-  }
-}
-
-/** Pareto-option index of each computation at `duration` (the slowest option that fits). */
-function choiceOfDurations(problem: PlanningProblem, duration: Int32Array): Int32Array {
-  const { dag, specs, specOf } = problem;
-  const choice = new Int32Array(dag.count);
-  for (let i = 0; i < dag.count; i++) choice[i] = paretoIndexForDuration(specs[specOf[i]!]!, duration[i]!);
-  return choice;
-}
-
-/** True time and energy of a Pareto-option choice. */
-function metricsOfChoice(problem: PlanningProblem, choice: Int32Array, blockingPowerWatts: number): { timeSeconds: number; energyJoules: number } {
-  const { dag, specs, specOf } = problem;
-  const times = new Float64Array(dag.count);
-  let energy = 0;
-  let busy = 0;
-  for (let i = 0; i < dag.count; i++) {
-    const o = specs[specOf[i]!]!.pareto[choice[i]!]!;
-    times[i] = o.timeSeconds;
-    energy += o.energyJoules;
-    busy += o.timeSeconds;
-  }
-  const time = longestPath(dag, times);
-  return { timeSeconds: time, energyJoules: energy + blockingPowerWatts * (dag.stageCount * time - busy) };
-}
-
-function planFromChoice(problem: PlanningProblem, choice: Int32Array, point: FrontierPoint): FrequencyPlan {
-  const { dag, specs, specOf } = problem;
-  return {
-    granularity: 'Instruction',
-    modelTimeSeconds: point.timeSeconds,
-    modelEnergyJoules: point.energyJoules,
-    stages: dag.stageOrder.map((order, stage) => ({
-      stage,
-      computations: Array.from(order, (i) => ({
-        instruction: dag.instruction[i] === 0 ? ('forward' as const) : ('backward' as const),
-        microbatch: dag.microbatch[i]!,
-        chunk: dag.chunk[i]!,
-        frequencyMhz: specs[specOf[i]!]!.pareto[choice[i]!]!.frequencyMhz,
-      })),
-    })),
-  };
-}
-
-
 /**
  * Solves the whole frontier (Instruction granularity: Phillips–Dessouky; Stage granularity: see
  * solveStageFrontier). Deterministic; throws PlannerInputError on invalid input.
@@ -205,6 +56,7 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
   if (options.granularity === 'Stage') return solveStageFrontier(profile, pipeline, options, onProgress);
   const problem = buildProblem(profile, pipeline, options);
   const { dag, specs, specOf } = problem;
+  const tables = new ChoiceTables(problem);
   const unit = options.unitTimeSeconds;
   const P = options.blockingPowerWatts;
   const ops = Array.from(specOf, (k) => specs[k]!);
@@ -217,12 +69,26 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
 
   const points: SolvedPoint[] = [];
   const checkpoints: Int32Array[] = [];
-  const deltas: Array<{ up: Int32Array; down: Int32Array }> = [];
+  // The computations each step changed, flat: step k's are deltas[deltaStart[k] .. deltaStart[k + 1]), i sped up, ~i slowed down.
+  let deltas = new Int32Array(1024);
+  let deltaCount = 0;
+  const deltaStart: number[] = [];
+  const logStep = (up: readonly number[], down: readonly number[]): void => {
+    deltaStart.push(deltaCount);
+    if (deltaCount + up.length + down.length > deltas.length) {
+      const grown = new Int32Array(2 * (deltaCount + up.length + down.length));
+      grown.set(deltas);
+      deltas = grown;
+    }
+    for (const i of up) deltas[deltaCount++] = i;
+    for (const i of down) deltas[deltaCount++] = ~i;
+  };
+  const scratch = new Int32Array(dag.count);
   const record = (quantTime: number, cost: number): void => {
     if (points.length % CHECKPOINT_EVERY === 0) checkpoints.push(duration.slice());
-    const choice = choiceOfDurations(problem, duration);
-    if (options.costModel === 'exact') reclaimSlack(problem, choice, quantTime * unit);
-    const truth = metricsOfChoice(problem, choice, P);
+    const choice = tables.fromDurations(duration, scratch);
+    if (options.costModel === 'exact') tables.reclaimSlack(choice, quantTime * unit);
+    const truth = tables.metrics(choice, P);
     points.push({
       timeSeconds: quantTime * unit,
       energyJoules: cost + dag.stageCount * P * quantTime * unit,
@@ -231,8 +97,8 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
     });
   };
 
-  const startChoice = choiceOfDurations(problem, duration);
-  const startTruth = metricsOfChoice(problem, startChoice, P);
+  const startChoice = tables.fromDurations(duration);
+  const startTruth = tables.metrics(startChoice, P);
   const startModelCost = ops.reduce((acc, op, i) => acc + op.cost(duration[i]!), 0);
   const start: SolvedPoint = {
     timeSeconds: maxTime * unit,
@@ -248,7 +114,7 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
       stopReason = step.value;
       break;
     }
-    deltas.push({ up: step.value.spedUp, down: step.value.slowedDown });
+    logStep(step.value.spedUp, step.value.slowedDown);
     record(step.value.quantTime, step.value.cost);
     onProgress?.(Math.min(total, maxTime - step.value.quantTime), total);
   }
@@ -259,16 +125,18 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
     }
     const base = Math.floor(index / CHECKPOINT_EVERY);
     const d = checkpoints[base]!.slice();
-    for (let k = base * CHECKPOINT_EVERY + 1; k <= index; k++) {
-      for (const i of deltas[k]!.up) d[i]!--;
-      for (const i of deltas[k]!.down) d[i]!++;
+    const end = index + 1 < deltaStart.length ? deltaStart[index + 1]! : deltaCount;
+    for (let e = deltaStart[base * CHECKPOINT_EVERY + 1] ?? end; e < end; e++) {
+      const i = deltas[e]!;
+      if (i >= 0) d[i]!--;
+      else d[~i]!++;
     }
     return d;
   };
   const choiceAt = (index: number): Int32Array => {
     if (index === -1) return startChoice.slice();
-    const choice = choiceOfDurations(problem, durationsAt(index));
-    if (options.costModel === 'exact') reclaimSlack(problem, choice, points[index]!.timeSeconds);
+    const choice = tables.fromDurations(durationsAt(index));
+    if (options.costModel === 'exact') tables.reclaimSlack(choice, points[index]!.timeSeconds);
     return choice;
   };
   return {
@@ -278,13 +146,13 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
     points,
     start,
     stopReason,
-    planAt: (index) => planFromChoice(problem, choiceAt(index), index === -1 ? start : points[index]!),
+    planAt: (index) => tables.plan(choiceAt(index), index === -1 ? start : points[index]!),
     fitPlanToTarget: (index, targetSeconds) => {
       const choice = choiceAt(index);
-      const fitted = fitOptionsToTarget(problem, choice, targetSeconds, P);
+      const fitted = tables.fitToTarget(choice, targetSeconds, P);
       if (fitted === undefined) return undefined;
-      const plan = planFromChoice(problem, choice, index === -1 ? start : points[index]!);
-      return { plan, trueTimeSeconds: fitted.time, trueEnergyJoules: fitted.energy };
+      const plan = tables.plan(choice, index === -1 ? start : points[index]!);
+      return { plan, trueTimeSeconds: fitted.timeSeconds, trueEnergyJoules: fitted.energyJoules };
     },
   };
 }

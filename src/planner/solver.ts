@@ -17,10 +17,10 @@ export interface SolverStep {
   readonly quantTime: number;
   readonly cost: number;
   readonly costChange: number;
-  /** Computations sped up by one unit. */
-  readonly spedUp: Int32Array;
-  /** Computations slowed down by one unit. */
-  readonly slowedDown: Int32Array;
+  /** Computations sped up by one unit (the solver's buffer: valid until the next step). */
+  readonly spedUp: readonly number[];
+  /** Computations slowed down by one unit (the solver's buffer: valid until the next step). */
+  readonly slowedDown: readonly number[];
 }
 
 /** Why the solver stopped. */
@@ -80,15 +80,15 @@ export interface CriticalPath {
 
 /** Earliest finish / latest start of every computation and the iteration's length, in units. */
 export function criticalPath(dag: ComputationDag, duration: Int32Array, out?: { ef: Int32Array; ls: Int32Array }): CriticalPath {
-  const n = dag.count;
+  const { count: n, topoOrder, predStart, pred, succStart, succ } = dag;
   const ef = out?.ef ?? new Int32Array(n);
   const ls = out?.ls ?? new Int32Array(n);
   let total = 0;
   for (let k = 0; k < n; k++) {
-    const u = dag.topoOrder[k]!;
+    const u = topoOrder[k]!;
     let es = 0;
-    for (let p = dag.predStart[u]!; p < dag.predStart[u + 1]!; p++) {
-      const f = ef[dag.pred[p]!]!;
+    for (let p = predStart[u]!, end = predStart[u + 1]!; p < end; p++) {
+      const f = ef[pred[p]!]!;
       if (f > es) es = f;
     }
     const f = es + duration[u]!;
@@ -96,10 +96,10 @@ export function criticalPath(dag: ComputationDag, duration: Int32Array, out?: { 
     if (f > total) total = f;
   }
   for (let k = n - 1; k >= 0; k--) {
-    const u = dag.topoOrder[k]!;
+    const u = topoOrder[k]!;
     let lf = total;
-    for (let p = dag.succStart[u]!; p < dag.succStart[u + 1]!; p++) {
-      const s = ls[dag.succ[p]!]!;
+    for (let p = succStart[u]!, end = succStart[u + 1]!; p < end; p++) {
+      const s = ls[succ[p]!]!;
       if (s < lf) lf = s;
     }
     ls[u] = lf - duration[u]!;
@@ -143,6 +143,13 @@ function splitCut(
   return undefined;
 }
 
+/** splitCut's check for the cut of the previous step on the same network: its arcs can still move one unit. */
+function cutStillMovable(ops: readonly SolverOperation[], duration: Int32Array, spedUp: readonly number[], slowedDown: readonly number[]): StopReason | undefined {
+  for (const i of spedUp) if (duration[i]! - 1 < ops[i]!.minDuration) return 'infinite-cut';
+  for (const i of slowedDown) if (duration[i]! + 1 > ops[i]!.maxDuration) return 'infinite-cut';
+  return undefined;
+}
+
 /** The model cost added by speeding up `spedUp` and slowing down `slowedDown` by one unit each. */
 function cutCostChange(ops: readonly SolverOperation[], duration: Int32Array, spedUp: readonly number[], slowedDown: readonly number[]): number {
   let costChange = 0;
@@ -182,11 +189,16 @@ export function* phillipsDessouky(
   for (let i = 0; i < n; i++) costOf[i] = ops[i]!.cost(duration[i]!);
 
   let cp = criticalPath(dag, duration, buffers);
+  // Between hull vertices the exact model's costs are linear, so consecutive steps often see the very same
+  // network (same critical arcs, same bounds): its max flow and min cut are then those just found.
+  let sameNetwork = false;
   for (;;) {
-    flow.build(dag, ops, boundsOf, duration, cp);
-    if (!flow.solveMinCut()) return 'infeasible-flow';
+    if (!sameNetwork) {
+      flow.build(dag, ops, boundsOf, duration, cp);
+      if (!flow.solveMinCut()) return 'infeasible-flow';
+    }
     // Shorten forward arcs of the cut, lengthen backward arcs.
-    const stop = splitCut(flow, ops, duration, spedUp, slowedDown);
+    const stop = sameNetwork ? cutStillMovable(ops, duration, spedUp, slowedDown) : splitCut(flow, ops, duration, spedUp, slowedDown);
     if (stop !== undefined) return stop;
     if (spedUp.length === 0) return 'no-cost-change';
     const costChange = cutCostChange(ops, duration, spedUp, slowedDown);
@@ -194,8 +206,9 @@ export function* phillipsDessouky(
     for (const i of spedUp) costOf[i] = ops[i]!.cost(--duration[i]!);
     for (const i of slowedDown) costOf[i] = ops[i]!.cost(++duration[i]!);
     cp = criticalPath(dag, duration, buffers);
+    sameNetwork = flow.sameNetwork(dag, ops, boundsOf, duration, cp);
     let cost = 0;
     for (let i = 0; i < n; i++) cost += costOf[i]!;
-    yield { quantTime: cp.total, cost, costChange, spedUp: Int32Array.from(spedUp), slowedDown: Int32Array.from(slowedDown) };
+    yield { quantTime: cp.total, cost, costChange, spedUp, slowedDown };
   }
 }

@@ -4,7 +4,7 @@
 // with gracePeriodSeconds=0 once the worker stopped, as a real kubelet does.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { WORKER_ENV } from '../../api/names.ts';
+import { LABELS, WORKER_ENV } from '../../api/names.ts';
 import { JOBS, PODS, type KubeApi, type KubeObject } from '../../kube/client.ts';
 import type { Clock } from '../../kube/clock.ts';
 import { Informer } from '../../kube/informer.ts';
@@ -255,6 +255,7 @@ export class SimKubelet {
             token: readFileSync(tokenPath, 'utf8'),
             gpus,
             iterations,
+            attempt: Number(pod.metadata.labels?.[LABELS.restartAttempt] ?? 0) || 0,
             ...(this.o.straggler === undefined ? {} : { straggler: this.o.straggler }),
           },
           { time: this.o.time, fabric: this.o.fabric, receipts: node.receipts, ...(this.o.log === undefined ? {} : { log: this.o.log }) },

@@ -44,6 +44,8 @@ export interface WorkerConfig {
   /** Training iterations; Infinity runs until stopped (profiling pods). */
   readonly iterations: number;
   readonly straggler?: StragglerInjection;
+  /** The pod's gang restart attempt: the pods of one attempt form one collective group. */
+  readonly attempt?: number;
 }
 
 export interface WorkerDeps {
@@ -80,7 +82,7 @@ export class SimWorker {
   }
 
   get world(): string {
-    return `${this.config.namespace}/${this.config.job}/${this.config.role}`;
+    return `${this.config.namespace}/${this.config.job}/${this.config.role}/${this.config.attempt ?? 0}`;
   }
 
   /** SIGKILL: the pod is being deleted. */
