@@ -158,7 +158,8 @@ export class Controller {
   }
 
   get synced(): boolean {
-    return [...this.jobs, ...[...this.children.values()].flat()].every((i) => i.hasSynced) && (this.nodeWatch?.hasSynced ?? true);
+    // Nodes are not waited for: until they are listed, no pod counts as lost to its node.
+    return [...this.jobs, ...[...this.children.values()].flat()].every((i) => i.hasSynced);
   }
 
   /** Reconciles every job with a pod on `node` (its readiness changed). */

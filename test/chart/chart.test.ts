@@ -177,7 +177,9 @@ describe('Helm chart', function () {
       ...expand(subject, '*', 'authentication.k8s.io', ['tokenreviews'], ['create']),
       ...expand(subject, '*', 'authorization.k8s.io', ['subjectaccessreviews'], ['create']),
     ];
-    const leaderElection = [...expand(CONTROLLER, 'perseus-system', 'coordination.k8s.io', ['leases'], ['get', 'create', 'update']), ...metricsAuth(CONTROLLER)];
+    // Gang restarts: a pod whose Node is NotReady past controller.nodeLostGrace is lost (Nodes are cluster-scoped).
+    const nodeReads = expand(CONTROLLER, '*', '', ['nodes'], ['get', 'list', 'watch']);
+    const leaderElection = [...expand(CONTROLLER, 'perseus-system', 'coordination.k8s.io', ['leases'], ['get', 'create', 'update']), ...metricsAuth(CONTROLLER), ...nodeReads];
     const agentRules = [
       ...metricsAuth(AGENT),
       ...expand(AGENT, '*', 'perseus.energy', ['perseusranks'], ['get', 'list', 'watch']),
@@ -189,6 +191,15 @@ describe('Helm chart', function () {
 
     it('grants exactly the allow-listed verbs and resources with default values', async function () {
       assert.deepEqual([...(await grants())].sort(), [...controllerRules('*'), ...leaderElection, ...agentRules].sort());
+    });
+
+    it('reads Nodes only while controller.nodeLostGrace is not 0', async function () {
+      const off = await grants(sets('controller.nodeLostGrace=0'));
+      assert.ok(![...off].some((g) => g.includes('|nodes|')), [...off].join('\n'));
+      const arg = container(one(await render(sets('controller.nodeLostGrace=0')), 'Deployment', CONTROLLER)).args.find((a) => a.startsWith('--node-lost-grace'));
+      assert.equal(arg, '--node-lost-grace=0');
+      const onWithRoles = await grants(sets('controller.watchNamespaces={team-a}'));
+      for (const g of nodeReads) assert.ok(onWithRoles.has(g), `${g} (a ClusterRole even with watchNamespaces)`);
     });
 
     it('grants Roles in the watched namespaces only when watchNamespaces is set', async function () {
@@ -203,10 +214,12 @@ describe('Helm chart', function () {
       assert.deepEqual(monitored, ['perseus-operator-metrics-scraper|*|url|/metrics|get']);
     });
 
-    it('never grants secrets, nodes, wildcards, escalation or impersonation', async function () {
+    it('never grants secrets, node writes, wildcards, escalation or impersonation', async function () {
       for (const g of await grants([...ALL_ON, ...MONITORING_API])) {
         const [, , group, resource, verb] = g.split('|') as [string, string, string, string, string];
-        assert.ok(!['secrets', 'nodes', 'nodes/proxy', 'pods/exec', 'pods/attach', 'serviceaccounts/token'].includes(resource), g);
+        assert.ok(!['secrets', 'nodes/proxy', 'pods/exec', 'pods/attach', 'serviceaccounts/token'].includes(resource), g);
+        // Nodes: read by the controller alone (lost nodes restart jobs), never written.
+        if (resource === 'nodes') assert.ok(g.startsWith(`${CONTROLLER}|`) && ['get', 'list', 'watch'].includes(verb), g);
         assert.ok(group !== '*' && resource !== '*' && verb !== '*', g);
         assert.ok(!['escalate', 'bind', 'impersonate', 'deletecollection'].includes(verb), g);
       }
@@ -219,7 +232,7 @@ describe('Helm chart', function () {
       const spec = podSpec(d);
       const c = container(d);
       assert.equal(spec.serviceAccountName, CONTROLLER);
-      assert.deepEqual(c.args, ['controller', '--http-port=8080', '--metrics-port=8443', '--metrics-secure=true', '--workers=4', '--log-level=info', '--leader-elect', '--lease-namespace=$(POD_NAMESPACE)', '--lease-name=perseus-controller', '--identity=$(POD_NAME)']);
+      assert.deepEqual(c.args, ['controller', '--http-port=8080', '--metrics-port=8443', '--metrics-secure=true', '--workers=4', '--node-lost-grace=5m', '--log-level=info', '--leader-elect', '--lease-namespace=$(POD_NAMESPACE)', '--lease-name=perseus-controller', '--identity=$(POD_NAME)']);
       assert.equal(spec.securityContext['runAsNonRoot'], true);
       assert.equal(spec.securityContext['runAsUser'], 65532);
       assert.deepEqual(spec.securityContext['seccompProfile'], { type: 'RuntimeDefault' });
