@@ -13,7 +13,8 @@ import type { TLSSocket } from 'node:tls';
 import { NAMESPACE } from '../../scripts/gen-manifests.ts';
 import { chartIdentities, type ChartIdentities } from '../support/chart-identities.ts';
 import { controlPlane, envtestUnavailable, freePort, uniqueSuffix, type ControlPlane } from '../support/envtest.ts';
-import { one, render } from '../chart/helm.ts';
+import { get as field, MONITORING_API, one, render } from '../chart/helm.ts';
+import { prometheusBinary, PrometheusServer } from '../support/prometheus.ts';
 
 interface Reply {
   readonly status: number;
@@ -215,6 +216,43 @@ describe('authenticated /metrics on kube-apiserver (TokenReview + SubjectAccessR
       });
     });
   }
+
+  describe('a real Prometheus configured as the chart configures its ServiceMonitor and PodMonitor', function () {
+    interface MonitorEndpoint {
+      scheme: 'http' | 'https';
+      tlsConfig?: { insecureSkipVerify?: boolean };
+    }
+    let prom: PrometheusServer | undefined;
+    after(async () => prom?.stop());
+
+    it('scrapes both over https with the reader token (up 1), and is refused with a token lacking the ClusterRole (up 0)', async function () {
+      if (prometheusBinary() === undefined) this.skip();
+      const objects = await render(MONITORING_API);
+      const endpoints = [field<MonitorEndpoint>(one(objects, 'ServiceMonitor'), 'spec', 'endpoints', 0), field<MonitorEndpoint>(one(objects, 'PodMonitor'), 'spec', 'podMetricsEndpoints', 0)];
+      const targets = { controller: `127.0.0.1:${ports.controllerMetrics}`, agent: `127.0.0.1:${ports.agentMetrics}` };
+      const jobs = (['controller', 'agent'] as const).flatMap((component, i) => {
+        const e = endpoints[i] as MonitorEndpoint;
+        const common = { targets: [targets[component]], scheme: e.scheme, insecureSkipVerify: e.tlsConfig?.insecureSkipVerify === true };
+        return [
+          { name: `${component}-reader`, bearerToken: readerToken, ...common },
+          { name: `${component}-stranger`, bearerToken: strangerToken, ...common },
+        ];
+      });
+      prom = await PrometheusServer.start({ jobs, scrapeIntervalSeconds: 1 });
+      // Wait for two scrapes of every job; then compare what each saw.
+      for (;;) {
+        const counts = await prom.query('count_over_time(up[1m])');
+        if (counts.length === jobs.length && counts.every((c) => Number(c.value?.[1]) >= 2)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const up = Object.fromEntries((await prom.query('up')).map((s) => [s.metric['job'], s.value?.[1]]));
+      assert.deepEqual(up, { 'controller-reader': '1', 'controller-stranger': '0', 'agent-reader': '1', 'agent-stranger': '0' });
+      const reconciles = await prom.query('count({job="controller-reader", __name__=~"perseus_controller_.*"})');
+      assert.ok(Number(reconciles[0]?.value?.[1]) > 0, 'the controller\'s series were ingested');
+      const power = await prom.query('perseus_agent_gpu_power_watts{job="agent-reader"}');
+      assert.equal(power.length, 1, 'one simulated GPU');
+    });
+  });
 
   // A nested suite, so that it runs after the others.
   describe('afterwards', function () {

@@ -38,6 +38,11 @@ export async function freePortRange(count: number): Promise<number> {
 export interface ScrapeJob {
   readonly name: string;
   readonly targets: readonly string[];
+  /** https for the authenticated metrics endpoints (default http). */
+  readonly scheme?: 'http' | 'https';
+  /** Sent as `Authorization: Bearer <token>`. */
+  readonly bearerToken?: string;
+  readonly insecureSkipVerify?: boolean;
 }
 
 export interface PrometheusOptions {
@@ -88,7 +93,13 @@ export class PrometheusServer {
     const config = {
       global: { scrape_interval: `${o.scrapeIntervalSeconds ?? 1}s`, scrape_timeout: `${o.scrapeIntervalSeconds ?? 1}s`, evaluation_interval: `${o.evaluationIntervalSeconds ?? 1}s` },
       rule_files: ruleFiles,
-      scrape_configs: o.jobs.map((j) => ({ job_name: j.name, static_configs: [{ targets: j.targets }] })),
+      scrape_configs: o.jobs.map((j) => ({
+        job_name: j.name,
+        static_configs: [{ targets: j.targets }],
+        ...(j.scheme === undefined ? {} : { scheme: j.scheme }),
+        ...(j.bearerToken === undefined ? {} : { authorization: { type: 'Bearer', credentials: j.bearerToken } }),
+        ...(j.insecureSkipVerify === undefined ? {} : { tls_config: { insecure_skip_verify: j.insecureSkipVerify } }),
+      })),
     };
     const configPath = join(dir, 'prometheus.yml');
     await writeFile(configPath, yaml.dump(config));
