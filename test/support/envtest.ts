@@ -47,6 +47,12 @@ export interface ControlPlane {
   adminRequest(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: unknown }>;
   /** Stops exactly the processes it started and removes its directory. */
   stop(): Promise<void>;
+  /** http://127.0.0.1:PORT of etcd (its v3 JSON gateway serves /v3/kv/range, /v3/kv/compaction). */
+  readonly etcdUrl: string;
+  /** Fault injection: SIGKILLs kube-apiserver and starts it again with the same flags and port; resolves once it is ready. */
+  restartApiServer(): Promise<void>;
+  /** Fault injection: SIGSTOP pauses etcd, SIGCONT resumes it. */
+  signalEtcd(signal: 'SIGSTOP' | 'SIGCONT'): void;
 }
 
 interface Started {
@@ -232,6 +238,7 @@ async function startControlPlane(): Promise<ControlPlane> {
   const stop = async (): Promise<void> => {
     for (const c of [...mine].reverse()) {
       if (c.exited) continue;
+      c.child.kill('SIGCONT'); // a paused etcd (signalEtcd) must run to act on SIGTERM
       c.child.kill('SIGTERM');
       const exited = await new Promise<boolean>((resolve) => {
         const t = setTimeout(() => resolve(false), 10_000);
@@ -258,7 +265,7 @@ async function startControlPlane(): Promise<ControlPlane> {
     await waitHealthy(etcd, etcdLog, async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok, 60_000);
 
     const apiLog = join(dir, 'kube-apiserver.log');
-    const api = launch('kube-apiserver', join(assets, 'kube-apiserver'), [
+    const apiArgs = [
       '--etcd-servers', `http://127.0.0.1:${etcdPort}`,
       '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--secure-port', String(apiPort),
       '--tls-cert-file', join(dir, 'apiserver.crt'), '--tls-private-key-file', join(dir, 'apiserver.key'),
@@ -271,9 +278,22 @@ async function startControlPlane(): Promise<ControlPlane> {
       '--allow-privileged=true',
       '--profiling=false',
       '--cert-dir', join(dir, 'generated'),
-    ], apiLog);
-    mine.push(api);
-    await waitHealthy(api, apiLog, async () => (await httpsGet(`${url}/readyz`, adminAgent)) === 200, 120_000);
+    ];
+    const startApi = async (): Promise<Started> => {
+      const api = launch('kube-apiserver', join(assets, 'kube-apiserver'), apiArgs, apiLog);
+      mine.splice(1, 0, api);
+      await waitHealthy(api, apiLog, async () => (await httpsGet(`${url}/readyz`, adminAgent)) === 200, 120_000);
+      return api;
+    };
+    let api = await startApi();
+    const restartApiServer = async (): Promise<void> => {
+      const old = api;
+      const exited = new Promise<void>((resolve) => (old.exited ? resolve() : old.child.once('exit', () => resolve())));
+      old.child.kill('SIGKILL');
+      await exited;
+      mine.splice(mine.indexOf(old), 1);
+      api = await startApi();
+    };
 
     const componentConfig = (name: string, cert: string): string => {
       const file = join(dir, `${name}.kubeconfig`);
@@ -339,6 +359,11 @@ async function startControlPlane(): Promise<ControlPlane> {
       kubeconfigForToken: (token, user) => kubeconfig(url, caPem, user, { token }),
       adminRequest,
       stop,
+      etcdUrl: `http://127.0.0.1:${etcdPort}`,
+      restartApiServer,
+      signalEtcd: (signal) => {
+        if (!etcd.exited) etcd.child.kill(signal);
+      },
     };
   } catch (err) {
     await stop().catch(() => killAllSync());

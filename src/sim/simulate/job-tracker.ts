@@ -27,6 +27,8 @@ export interface TrackedJob {
   readonly phases: PhaseChange[];
   readonly generations: GenerationChange[];
   status: JobStatus | undefined;
+  /** The job was deleted from the cluster (by a user) before it finished. */
+  deleted: boolean;
 }
 
 export function jobKey(namespace: string, name: string): string {
@@ -43,10 +45,11 @@ export class JobTracker {
     api: KubeApi,
     private readonly time: VirtualTime,
   ) {
-    for (const j of manifests) this.jobs.set(jobKey(j.metadata.namespace ?? 'default', j.metadata.name), { profiling: [], training: [], phases: [], generations: [], status: undefined });
+    for (const j of manifests) this.jobs.set(jobKey(j.metadata.namespace ?? 'default', j.metadata.name), { profiling: [], training: [], phases: [], generations: [], status: undefined, deleted: false });
     this.informer = new Informer(api, time.kubeClock, { kind: JOBS, relistMs: 300_000 });
     this.informer.onChange((key, obj) => {
       if (obj !== undefined) this.statusChanged(key, obj['status'] as JobStatus | undefined);
+      else this.deleted(key);
     });
   }
 
@@ -65,9 +68,9 @@ export class JobTracker {
     if (tracked !== undefined) (role === 'profiler' ? tracked.profiling : tracked.training).push(r);
   };
 
-  /** Every job has Succeeded or Failed. */
+  /** Every job has Succeeded or Failed, or was deleted (nothing will finish it then). */
   allFinished(): boolean {
-    return [...this.jobs.values()].every((j) => j.status?.phase === 'Succeeded' || j.status?.phase === 'Failed');
+    return [...this.jobs.values()].every((j) => j.deleted || j.status?.phase === 'Succeeded' || j.status?.phase === 'Failed');
   }
 
   /** One line on every job: phase, plan generation and iterations (`iterations` is the training target). */
@@ -75,9 +78,16 @@ export class JobTracker {
     return [...this.jobs]
       .map(([key, j]) => {
         const it = j.status?.phase === 'Profiling' ? `profiling iteration ${j.profiling.length}` : `iteration ${j.training.length}/${iterations}`;
-        return `${key} ${j.status?.phase ?? 'Pending'} gen ${j.status?.plan?.generation ?? 0} ${it}`;
+        return `${key} ${j.deleted ? 'Deleted' : (j.status?.phase ?? 'Pending')} gen ${j.status?.plan?.generation ?? 0} ${it}`;
       })
       .join('; ');
+  }
+
+  private deleted(key: string): void {
+    const tracked = this.jobs.get(key);
+    if (tracked === undefined) return;
+    tracked.deleted = true;
+    tracked.phases.push({ phase: 'Deleted', atSeconds: this.time.nowSeconds() });
   }
 
   private statusChanged(key: string, status: JobStatus | undefined): void {

@@ -14,6 +14,7 @@ import type { StageProfile } from '../../api/planner-types.ts';
 import type { KubeApi } from '../../kube/client.ts';
 import { systemClock } from '../../kube/clock.ts';
 import { SimulatedGpu } from '../../nvml/simulated-gpu.ts';
+import { FencedGpu } from './fenced-gpu.ts';
 import type { LineReceipts } from './worker.ts';
 import type { VirtualTime } from './virtual-time.ts';
 
@@ -67,14 +68,22 @@ class Receipts implements LineReceipts {
   }
 }
 
+/** One run of the node agent process: the agent, its socket server, its Kubernetes wiring, its GPU handles. */
+interface AgentIncarnation {
+  readonly agent: NodeAgent;
+  readonly wiring: KubeRankWiring;
+  readonly server: AgentSocketServer;
+  readonly handles: readonly FencedGpu[];
+}
+
 export class SimNode {
   readonly name: string;
   readonly gpus: readonly SimulatedGpu[];
-  readonly agent: NodeAgent;
-  readonly wiring: KubeRankWiring;
   readonly receipts = new Receipts();
   readonly socketPath: string;
-  private readonly server: AgentSocketServer;
+  private current: AgentIncarnation;
+  /** Agent restarts after a simulated SIGKILL (`crashAgent`). */
+  agentRestarts = 0;
   private readonly metrics: AgentMetrics | undefined;
   private http: Server | undefined;
   /** Pod key (namespace/name) → allocated GPU UUIDs. */
@@ -87,13 +96,31 @@ export class SimNode {
       (_, i) => new SimulatedGpu({ index: i, uuid: `GPU-sim-${o.name}-${i}`, name: o.gpuName, profile: o.profile, time: o.time, blockingPowerWatts: o.blockingPowerWatts }),
     );
     this.metrics = o.metricsPort === undefined ? undefined : new AgentMetrics(o.name);
-    this.wiring = new KubeRankWiring({ api: o.api, clock: systemClock, nodeName: o.name, ...(o.logger === undefined ? {} : { logger: o.logger }), ...(o.namespace === undefined ? {} : { namespace: o.namespace }) });
-    this.agent = new NodeAgent({
+    const dir = join(o.hostRoot, AGENT_SOCKET_HOST_DIR);
+    mkdirSync(dir, { recursive: true });
+    this.socketPath = join(dir, AGENT_SOCKET_FILE);
+    this.current = this.incarnation();
+  }
+
+  get agent(): NodeAgent {
+    return this.current.agent;
+  }
+
+  get wiring(): KubeRankWiring {
+    return this.current.wiring;
+  }
+
+  /** A new agent process on this node's GPUs (which keep whatever clocks a crashed predecessor locked). */
+  private incarnation(): AgentIncarnation {
+    const o = this.o;
+    const handles = this.gpus.map((g) => new FencedGpu(g));
+    const wiring = new KubeRankWiring({ api: o.api, clock: systemClock, nodeName: o.name, ...(o.logger === undefined ? {} : { logger: o.logger }), ...(o.namespace === undefined ? {} : { namespace: o.namespace }) });
+    const agent = new NodeAgent({
       nodeName: o.name,
-      gpus: this.gpus,
+      gpus: handles,
       clock: o.time.agentClock,
       podGpus: { gpusForPod: (ns, pod) => Promise.resolve(this.allocations.get(`${ns}/${pod}`) ?? []) },
-      statusSink: this.wiring.sink,
+      statusSink: wiring.sink,
       ...(o.logger === undefined ? {} : { logger: o.logger }),
       // API-server latency is wall time: keep the lease at two wall minutes whatever the time scale.
       apiServerLeaseMs: 120_000 * o.time.timeScale,
@@ -101,20 +128,41 @@ export class SimNode {
       // (beside the agent's metrics, when served)
       observer: { ...(this.metrics?.observer ?? {}), lineHandled: (rank) => this.receipts.note(`${rank.namespace}/${rank.name}`) },
     });
-    const dir = join(o.hostRoot, AGENT_SOCKET_HOST_DIR);
-    mkdirSync(dir, { recursive: true });
-    this.socketPath = join(dir, AGENT_SOCKET_FILE);
-    this.server = new AgentSocketServer(this.agent, { path: this.socketPath });
+    return { agent, wiring, server: new AgentSocketServer(agent, { path: this.socketPath }), handles };
   }
 
   async start(): Promise<void> {
-    this.agent.start();
-    await this.server.listen();
+    await this.startAgent();
     if (this.metrics !== undefined) {
       this.metrics.attach(this.agent);
       this.http = await serveAgentHttp({ port: this.o.metricsPort ?? 0, registry: this.metrics.registry, ready: () => this.agent.leaseValid });
     }
-    this.wiring.start(this.agent);
+  }
+
+  private async startAgent(): Promise<void> {
+    const { agent, server, wiring } = this.current;
+    agent.start();
+    await server.listen();
+    wiring.start(agent);
+  }
+
+  /**
+   * Fault injection: the agent process is SIGKILLed. Its GPU handles are fenced first (a dead process makes
+   * no NVML calls, so the GPUs keep the clocks it locked), then its connections, watch and timers end.
+   */
+  async crashAgent(): Promise<void> {
+    const dead = this.current;
+    for (const h of dead.handles) h.fence();
+    await dead.server.close();
+    await dead.wiring.stop();
+    dead.agent.shutdown(); // stops its timers; the reset it attempts reaches no GPU
+  }
+
+  /** The DaemonSet starts the agent again after `crashAgent` (metrics stay with the first agent). */
+  async restartAgent(): Promise<void> {
+    this.current = this.incarnation();
+    this.agentRestarts++;
+    await this.startAgent();
   }
 
   /** The port of the agent's metrics endpoint, once started with `metricsPort`. */
@@ -145,9 +193,9 @@ export class SimNode {
 
   /** Stops the agent (which resets every GPU clock), its socket and watch. */
   async stop(): Promise<void> {
-    await this.wiring.stop();
-    this.agent.shutdown();
-    await this.server.close();
+    await this.current.wiring.stop();
+    this.current.agent.shutdown();
+    await this.current.server.close();
     const http = this.http;
     if (http !== undefined) {
       // Prometheus keeps its scrape connection open: drop it rather than wait for it.

@@ -14,6 +14,8 @@ import { EnergySampler } from './energy-sampler.ts';
 import { Fabric, type IterationRecord } from './fabric.ts';
 import type { JobManifest } from './job.ts';
 import { JobTracker, type GenerationChange, type PhaseChange } from './job-tracker.ts';
+import type { SimKubelet } from './kubelet.ts';
+import type { SimNode } from './node.ts';
 import { jobResult } from './results.ts';
 import { placeOnSimulatedNodes } from './taint.ts';
 import { Teardown } from './teardown.ts';
@@ -55,6 +57,17 @@ export interface SimulationOptions {
   readonly metricsPort?: number;
   /** Called once every metrics endpoint listens (with `metricsPort`). */
   readonly onMetricsListening?: (endpoints: MetricsEndpoints) => void;
+  /** Called once the cluster runs, before the jobs are submitted: its parts, for fault injection. */
+  readonly onStarted?: (parts: SimulationParts) => void;
+}
+
+/** The running parts of a simulation (what a fault suite reaches into). */
+export interface SimulationParts {
+  readonly api: KubeApi;
+  readonly nodes: readonly SimNode[];
+  readonly kubelet: SimKubelet;
+  readonly tracker: JobTracker;
+  readonly time: VirtualTime;
 }
 
 /** The ports of the simulation's metrics endpoints (every interface). */
@@ -122,11 +135,12 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     const tracker = new JobTracker(o.jobs, cluster.api, time);
     const fabric = new Fabric(() => time.nowSeconds(), tracker.recordIteration);
     const nodes = await startNodes(cluster, { ...o, hostRoot, time, logger }, teardown);
-    startKubelet(cluster, { nodes, fabric, time, schedule: cluster.embedded || o.schedulePods === true, iterations: o.iterations, straggler: o.straggler, log }, teardown);
+    const kubelet = startKubelet(cluster, { nodes, fabric, time, schedule: cluster.embedded || o.schedulePods === true, iterations: o.iterations, straggler: o.straggler, log }, teardown);
     const controllerPort = o.runController ?? true ? await startController(cluster, time, logger, teardown, o.metricsPort) : undefined;
     if (o.metricsPort !== undefined) o.onMetricsListening?.({ controllerPort, agents: nodes.map((n) => ({ node: n.name, port: n.metricsPort ?? 0 })) });
     tracker.start();
     teardown.push(() => tracker.stop());
+    o.onStarted?.({ api: cluster.api, nodes, kubelet, tracker, time });
     await submitJobs(cluster.api, o.jobs);
 
     const gpus = nodes.flatMap((n) => n.gpus);

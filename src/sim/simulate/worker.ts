@@ -55,6 +55,16 @@ export interface WorkerDeps {
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** A connection to the agent, and when it ended. */
+interface Link {
+  readonly socket: Socket;
+  readonly closed: Promise<void>;
+}
+
+function linkOf(socket: Socket): Link {
+  return { socket, closed: new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve()))) };
+}
+
 /** A running worker; `done` resolves to the container's exit code. */
 export class SimWorker {
   readonly done: Promise<number>;
@@ -64,6 +74,8 @@ export class SimWorker {
   private readonly stopPromise: Promise<never>;
   /** Iterations finished (training progress). */
   iterationsDone = 0;
+  /** Connections made again after the agent went away. */
+  reconnects = 0;
 
   constructor(
     readonly config: WorkerConfig,
@@ -166,16 +178,37 @@ export class SimWorker {
     const c = this.config;
     const { time, fabric, receipts } = this.deps;
     const rankKey = `${c.namespace}/${c.rank}`;
-    const { socket } = await this.connect();
+    let link: Link | undefined = linkOf((await this.connect()).socket);
     let sent = receipts.handled(rankKey);
-    /** Sends a line and holds simulated time until the agent has acted on it (it does so well under 1 ms). */
+    let retryAtSeconds = 0;
+    /**
+     * Sends a line and holds simulated time until the agent has acted on it (it does so well under 1 ms).
+     * When the agent is gone (killed, restarting) training goes on without it, and the worker tries to
+     * reconnect at most once a simulated second, as the Python client does.
+     */
     const send = async (message: Record<string, unknown>): Promise<void> => {
-      if (this.stopped || socket.destroyed) throw new SimulationStopped('the connection is gone');
+      if (this.stopped) throw new SimulationStopped('stopped');
+      if (link === undefined || link.socket.destroyed) {
+        link = undefined;
+        if (time.nowSeconds() < retryAtSeconds) return;
+        retryAtSeconds = time.nowSeconds() + 1;
+        const release = time.hold();
+        try {
+          link = linkOf((await this.guard(this.tryHello())).socket);
+          sent = receipts.handled(rankKey);
+          this.reconnects++;
+        } catch (err) {
+          if (err instanceof SimulationStopped) throw err;
+          return;
+        } finally {
+          release();
+        }
+      }
       const release = time.hold();
       try {
-        socket.write(`${JSON.stringify(message)}\n`);
+        link.socket.write(`${JSON.stringify(message)}\n`);
         sent++;
-        await this.guard(receipts.waitHandled(rankKey, sent));
+        await this.guard(Promise.race([receipts.waitHandled(rankKey, sent), link.closed]));
       } finally {
         release();
       }
@@ -209,7 +242,7 @@ export class SimWorker {
       this.iterationsDone = it + 1;
     }
     if (c.straggler?.pipeline === c.pipeline) for (const g of c.gpus) g.setSlowdown(1);
-    socket.end();
+    link?.socket.end();
   }
 
   /** Forward of micro-batch m needs the previous stage's forward of m; backward needs the next stage's backward. */
