@@ -15,6 +15,7 @@ import type { Logger } from './log.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { buildConfigMap } from './objects.ts';
 import type { PlannerService } from './planner-service.ts';
+import { cacheTransform, jobIndexKey } from './caches.ts';
 import { DEFAULT_NODE_LOST_GRACE_MS } from './failures.ts';
 import { NodeWatch } from './nodes.ts';
 
@@ -114,6 +115,8 @@ export class Controller {
         relistMs: o.relistMs ?? 300_000,
         watchTimeoutSeconds: o.watchTimeoutSeconds ?? 300,
         onError: (err) => o.logger.warn('Restarted a watch after an error', { resource: kind.plural, namespace: ns, error: (err as Error).message }),
+        transform: cacheTransform(kind),
+        ...(kind === JOBS ? {} : { indexBy: jobIndexKey }),
       });
     this.nodeLostGraceMs = o.nodeLostGraceMs ?? DEFAULT_NODE_LOST_GRACE_MS;
     this.nodeWatch =
@@ -219,13 +222,7 @@ export class Controller {
   }
 
   private childrenOf(kind: ResourceKind, namespace: string, job: string): KubeObject[] {
-    const out: KubeObject[] = [];
-    for (const inf of this.children.get(kind) ?? []) {
-      for (const obj of inf.list()) {
-        if (obj.metadata.namespace === namespace && obj.metadata.labels?.[LABELS.job] === job) out.push(obj);
-      }
-    }
-    return out;
+    return (this.children.get(kind) ?? []).flatMap((inf) => inf.byIndex(`${namespace}/${job}`));
   }
 
   /** One level-triggered pass over job `key` (namespace/name); returns a requeue delay. */

@@ -1,8 +1,11 @@
 // A list+watch cache of one resource that never stops silently: a failed list or watch is retried with
 // backoff, a 410 Gone relists, a watchdog aborts a watch that outlives its server timeout, and a periodic
 // relist re-delivers every object (resync). Handlers only learn keys; work happens in the work queue.
+// Objects are cached as `transform` shapes them (by default without metadata.managedFields, which is often
+// larger than the rest of the object), and optionally indexed by a key such as their owner's name.
 import type { Clock, TimerHandle } from './clock.ts';
 import type { KubeApi, KubeObject, ResourceKind } from './client.ts';
+import { withoutManagedFields } from './trim.ts';
 
 export interface InformerOptions {
   readonly kind: ResourceKind;
@@ -16,6 +19,10 @@ export interface InformerOptions {
   readonly maxBackoffMs?: number;
   /** Reports list/watch failures (each is retried). */
   readonly onError?: (err: unknown) => void;
+  /** What is cached (and handed to handlers) of each listed or watched object; default: withoutManagedFields. */
+  readonly transform?: (object: KubeObject) => KubeObject;
+  /** An index key of each object (undefined: not indexed); byIndex() returns the objects with a key. */
+  readonly indexBy?: (object: KubeObject) => string | undefined;
 }
 
 /** Called for every change and on every relist; `object` is undefined when deleted. */
@@ -27,6 +34,8 @@ export function objectKey(obj: { metadata: { namespace?: string; name: string } 
 
 export class Informer {
   private readonly cache = new Map<string, KubeObject>();
+  private readonly index = new Map<string, Map<string, KubeObject>>();
+  private readonly transform: (object: KubeObject) => KubeObject;
   private readonly handlers: ChangeHandler[] = [];
   private resourceVersion = '';
   private stopped = true;
@@ -42,7 +51,9 @@ export class Informer {
     private readonly api: KubeApi,
     private readonly clock: Clock,
     private readonly options: InformerOptions,
-  ) {}
+  ) {
+    this.transform = options.transform ?? withoutManagedFields;
+  }
 
   onChange(handler: ChangeHandler): void {
     this.handlers.push(handler);
@@ -62,6 +73,41 @@ export class Informer {
 
   get size(): number {
     return this.cache.size;
+  }
+
+  /** The cached objects whose indexBy key is `value` (empty without indexBy). */
+  byIndex(value: string): KubeObject[] {
+    const found = this.index.get(value);
+    return found === undefined ? [] : [...found.values()];
+  }
+
+  private put(key: string, object: KubeObject): KubeObject | undefined {
+    const previous = this.cache.get(key);
+    if (previous !== undefined) this.unindex(key, previous);
+    this.cache.set(key, object);
+    const value = this.options.indexBy?.(object);
+    if (value !== undefined) {
+      let bucket = this.index.get(value);
+      if (bucket === undefined) this.index.set(value, (bucket = new Map()));
+      bucket.set(key, object);
+    }
+    return previous;
+  }
+
+  private remove(key: string): KubeObject | undefined {
+    const previous = this.cache.get(key);
+    if (previous === undefined) return undefined;
+    this.cache.delete(key);
+    this.unindex(key, previous);
+    return previous;
+  }
+
+  private unindex(key: string, object: KubeObject): void {
+    const value = this.options.indexBy?.(object);
+    if (value === undefined) return;
+    const bucket = this.index.get(value);
+    bucket?.delete(key);
+    if (bucket?.size === 0) this.index.delete(value);
   }
 
   start(): void {
@@ -91,18 +137,14 @@ export class Informer {
   private async doList(): Promise<void> {
     const { items, resourceVersion } = await this.api.list(this.options.kind, this.options.namespace, this.options.labelSelector);
     const seen = new Set<string>();
-    for (const item of items) {
+    for (const listed of items) {
+      const item = this.transform(listed);
       const key = objectKey(item);
       seen.add(key);
-      const previous = this.cache.get(key);
-      this.cache.set(key, item);
-      this.emit(key, item, previous);
+      this.emit(key, item, this.put(key, item));
     }
-    for (const [key, previous] of [...this.cache]) {
-      if (!seen.has(key)) {
-        this.cache.delete(key);
-        this.emit(key, undefined, previous);
-      }
+    for (const key of [...this.cache.keys()]) {
+      if (!seen.has(key)) this.emit(key, undefined, this.remove(key));
     }
     this.resourceVersion = resourceVersion;
     this.synced = true;
@@ -147,18 +189,12 @@ export class Informer {
           finish(null);
           return;
         }
-        const obj = event.object;
-        if (obj.metadata?.resourceVersion !== undefined) this.resourceVersion = obj.metadata.resourceVersion;
+        if (event.object.metadata?.resourceVersion !== undefined) this.resourceVersion = event.object.metadata.resourceVersion;
         if (event.type === 'BOOKMARK') return;
+        const obj = this.transform(event.object);
         const key = objectKey(obj);
-        const previous = this.cache.get(key);
-        if (event.type === 'DELETED') {
-          this.cache.delete(key);
-          this.emit(key, undefined, previous ?? obj);
-        } else {
-          this.cache.set(key, obj);
-          this.emit(key, obj, previous);
-        }
+        if (event.type === 'DELETED') this.emit(key, undefined, this.remove(key) ?? obj);
+        else this.emit(key, obj, this.put(key, obj));
       };
       const options = { resourceVersion: this.resourceVersion, timeoutSeconds, ...(this.options.labelSelector === undefined ? {} : { labelSelector: this.options.labelSelector }) };
       this.api

@@ -1,11 +1,15 @@
 // The informer keeps its cache right through dropped watches, 410 Gone after compaction and failing
-// requests, against the embedded API server.
+// requests, against the embedded API server; on both servers it caches objects as its transform shapes them
+// (without managedFields by default) and indexes them.
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { systemClock } from '../../src/kube/clock.ts';
 import { ClientKubeApi, CONFIGMAPS, kubeConfigFromYaml } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
+import { withMetadataOwnership } from '../../src/kube/trim.ts';
 import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
+import { describeOnServers, startTestServer, type TestServer } from '../support/servers.ts';
+import { uniqueSuffix } from '../support/envtest.ts';
 
 async function until(check: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -55,5 +59,80 @@ describe('Informer', function () {
     assert.ok(informer.restarts >= 1, 'restarted after errors');
     assert.deepEqual(informer.list().map((o) => o.metadata.name).sort(), ['b', 'c']);
     assert.ok(seen.includes('-default/a'));
+  });
+});
+
+describeOnServers('Informer cache shape and index', (kind) => {
+  let server: TestServer;
+  let core: k8s.CoreV1Api;
+  let api: ClientKubeApi;
+  let namespace: string;
+  const informers: Informer[] = [];
+  before(async function () {
+    this.timeout(300_000);
+    server = await startTestServer(kind);
+    const kc = kubeConfigFromYaml(server.kubeconfigYaml());
+    core = kc.makeApiClient(k8s.CoreV1Api);
+    api = new ClientKubeApi(kc);
+    namespace = `informer-${uniqueSuffix()}`;
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+  });
+  after(async function () {
+    this.timeout(120_000);
+    await Promise.all(informers.map((i) => i.stop()));
+    await server?.stop();
+  });
+
+  const informer = (options: Partial<ConstructorParameters<typeof Informer>[2]> = {}): Informer => {
+    const inf = new Informer(api, systemClock, { kind: CONFIGMAPS, namespace, labelSelector: 'team', maxBackoffMs: 200, ...options });
+    informers.push(inf);
+    inf.start();
+    return inf;
+  };
+
+  it('caches objects without managedFields, from the list and from the watch, and indexes them by a key', async function () {
+    this.timeout(60_000);
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'listed', labels: { team: 'a' } }, data: { k: 'v' } } });
+    const listedLive = await core.readNamespacedConfigMap({ namespace, name: 'listed' });
+    assert.ok((listedLive.metadata?.managedFields?.length ?? 0) > 0, 'the server records managedFields');
+    const inf = informer({ indexBy: (o) => o.metadata.labels?.['team'] });
+    await until(() => inf.hasSynced && inf.get(namespace, 'listed') !== undefined, 'initial list');
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'watched', labels: { team: 'b' } }, data: { k: 'w' } } });
+    await until(() => inf.get(namespace, 'watched') !== undefined, 'watched');
+    for (const name of ['listed', 'watched']) {
+      const cached = inf.get(namespace, name);
+      assert.equal(cached?.metadata['managedFields'], undefined, `${name}: no managedFields`);
+      assert.ok(cached?.metadata.uid !== undefined && cached.metadata.resourceVersion !== undefined, `${name}: the rest of the metadata`);
+    }
+    assert.deepEqual(inf.get(namespace, 'watched')?.['data'], { k: 'w' });
+    assert.deepEqual(inf.byIndex('a').map((o) => o.metadata.name), ['listed']);
+    assert.deepEqual(inf.byIndex('b').map((o) => o.metadata.name), ['watched']);
+    // A changed index key moves the object; a deleted object leaves its bucket.
+    await core.patchNamespacedConfigMap({ namespace, name: 'watched', body: { metadata: { labels: { team: 'a' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await until(() => inf.byIndex('a').length === 2, 'watched moved to a');
+    assert.deepEqual(inf.byIndex('b'), []);
+    await core.deleteNamespacedConfigMap({ namespace, name: 'listed' });
+    await until(() => inf.get(namespace, 'listed') === undefined, 'listed deleted');
+    assert.deepEqual(inf.byIndex('a').map((o) => o.metadata.name), ['watched']);
+    // A relist keeps the index consistent.
+    inf.relist();
+    await until(() => inf.hasSynced && inf.size === 1, 'relisted');
+    assert.deepEqual(inf.byIndex('a').map((o) => o.metadata.name), ['watched']);
+  });
+
+  it('keeps only label and annotation ownership with withMetadataOwnership', async function () {
+    this.timeout(60_000);
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'owned', labels: { team: 'c' }, annotations: { note: 'x' } }, data: { big: 'y' } } });
+    const inf = informer({ transform: withMetadataOwnership });
+    await until(() => inf.hasSynced && inf.get(namespace, 'owned') !== undefined, 'owned');
+    const entries = inf.get(namespace, 'owned')?.metadata['managedFields'] as { manager?: string; operation?: string; fieldsV1: Record<string, unknown> }[];
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0]?.operation, 'Update');
+    assert.equal(typeof entries[0]?.manager, 'string');
+    const fields = entries[0]?.fieldsV1 as { 'f:metadata': Record<string, Record<string, unknown>> };
+    assert.deepEqual(Object.keys(fields), ['f:metadata']);
+    assert.deepEqual(Object.keys(fields['f:metadata']).sort(), ['f:annotations', 'f:labels']);
+    assert.deepEqual(fields['f:metadata']['f:labels']?.['f:team'], {});
+    assert.deepEqual(fields['f:metadata']['f:annotations']?.['f:note'], {});
   });
 });
