@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { CostModel, PipelineSchedule, PipelineSpec, PlanGranularity, PlannerOptions, StageProfile } from '../api/planner-types.ts';
 import {
   allMaxPlan,
+  autoUnitTimeSeconds,
   choosePlan,
   evaluatePlan,
   fastestPlan,
@@ -14,9 +15,8 @@ import {
   solveFrontier,
   type ChosenPlan,
 } from '../planner/index.ts';
-import { renderChart } from '../report/svg.ts';
 import type { Command } from './main.ts';
-import { choiceFlag, durationFlag, FlagError, intFlag, numberFlag, parseFlags, runCommand } from './flags.ts';
+import { choiceFlag, FlagError, intFlag, numberFlag, parseDurationSeconds, parseFlags, runCommand } from './flags.ts';
 
 const HELP = `Usage: perseus plan --profile P.csv --stages 8 --microbatches 12 [flags]
 
@@ -27,7 +27,9 @@ Computes the iteration time–energy frontier of a pipeline from its stage profi
   --microbatches N        micro-batches per iteration (required)
   --schedule S            1f1b | gpipe | interleaved-1f1b (default 1f1b)
   --virtual-stages N      model chunks per stage for interleaved-1f1b (default 2)
-  --unit-time T           time quantum, e.g. 0.001, 1ms, 100us (default 1ms)
+  --unit-time T           time quantum, e.g. 0.001, 1ms, 100us, or auto: the finest of 10us … 100ms whose
+                          solve fits the planner's budget (computations × steps ≤ 24 million, ≤ 15000
+                          frontier points; lowtime steps count double) (default auto)
   --blocking-power W      GPU power while blocked on communication, watts (default: the profile's, else 83.64)
   --cost-model M          lowtime | exact (default exact)
   --granularity G         instruction | stage (default instruction)
@@ -51,6 +53,31 @@ function pointSummary(c: ChosenPlan): Record<string, unknown> {
     true: { timeSeconds: c.point.trueTimeSeconds, energyJoules: c.point.trueEnergyJoules },
     fittedToTarget: c.fitted,
   };
+}
+
+/** `--unit-time auto`: the planner's choice, its input errors reported against the flags. */
+function autoUnitTime(profile: StageProfile, pipeline: PipelineSpec, blockingPowerWatts: number, costModel: CostModel): number {
+  try {
+    return autoUnitTimeSeconds(profile, pipeline, { blockingPowerWatts, costModel });
+  } catch (err) {
+    if (err instanceof PlannerInputError) throw new FlagError(err.issues.map((i) => `${i.path}: ${i.message}`).join('\n  '));
+    throw err;
+  }
+}
+
+/** An explicit `--unit-time`: a positive duration. */
+function unitTimeFlag(raw: string): number {
+  const seconds = parseDurationSeconds(raw);
+  if (seconds === undefined || !(seconds > 0)) {
+    throw new FlagError(`--unit-time: expected a positive duration such as 0.001, 1ms or 100us, or auto, got "${raw}"`);
+  }
+  return seconds;
+}
+
+/** A unit time in the largest unit that keeps it whole where possible: 1 ms, 0.2 ms, 50 µs. */
+function formatUnit(seconds: number): string {
+  const ms = seconds * 1000;
+  return ms >= 0.1 ? `${Number(ms.toPrecision(6))} ms` : `${Number((ms * 1000).toPrecision(6))} µs`;
 }
 
 /** The stage profile (CSV or JSON) of `--profile`, or a FlagError listing the first issues. */
@@ -102,10 +129,13 @@ export const command: Command = {
         schedule,
         ...(schedule === 'Interleaved1F1B' ? { virtualStages: intFlag('virtual-stages', values['virtual-stages'], 2, 2) } : {}),
       };
+      const blockingPowerWatts = numberFlag('blocking-power', values['blocking-power'], profile.blockingPowerWatts ?? 83.64, 0, 10000);
+      const costModel = choiceFlag<CostModel>('cost-model', values['cost-model'], ['lowtime', 'exact'], 'exact');
+      const autoUnit = values['unit-time'] === undefined || values['unit-time'].trim().toLowerCase() === 'auto';
       const options: PlannerOptions = {
-        unitTimeSeconds: durationFlag('unit-time', values['unit-time'], 0.001),
-        blockingPowerWatts: numberFlag('blocking-power', values['blocking-power'], profile.blockingPowerWatts ?? 83.64, 0, 10000),
-        costModel: choiceFlag<CostModel>('cost-model', values['cost-model'], ['lowtime', 'exact'], 'exact'),
+        unitTimeSeconds: autoUnit ? autoUnitTime(profile, pipeline, blockingPowerWatts, costModel) : unitTimeFlag(values['unit-time']!),
+        blockingPowerWatts,
+        costModel,
         granularity: choiceFlag<PlanGranularity>('granularity', values.granularity, ['Instruction', 'Stage'], 'Instruction'),
       };
       const slowdown = numberFlag('target-slowdown', values['target-slowdown'], 0, 0, 10);
@@ -140,7 +170,7 @@ export const command: Command = {
       const worstOvershoot = Math.max(0, ...frontier.points.map((p) => p.trueTimeSeconds - p.timeSeconds));
 
       const out = process.stdout;
-      out.write(`Pipeline: ${pipeline.stages} stages × ${pipeline.microbatches} micro-batches, ${pipeline.schedule}; cost model ${options.costModel}, ${options.granularity} granularity, unit ${options.unitTimeSeconds * 1000} ms, blocking ${options.blockingPowerWatts} W\n`);
+      out.write(`Pipeline: ${pipeline.stages} stages × ${pipeline.microbatches} micro-batches, ${pipeline.schedule}; cost model ${options.costModel}, ${options.granularity} granularity, unit ${formatUnit(options.unitTimeSeconds)}${autoUnit ? ' (auto)' : ''}, blocking ${options.blockingPowerWatts} W\n`);
       out.write(`Frontier: ${frontier.points.length} points in ${solveSeconds.toFixed(2)} s\n`);
       out.write(`${describe('All-max baseline', { trueTimeSeconds: baseline.timeSeconds, trueEnergyJoules: baseline.energyJoules }, baseline.energyJoules)}\n`);
       out.write(`${describe('Fastest point', { model: fastest.point, trueTimeSeconds: fastest.point.trueTimeSeconds, trueEnergyJoules: fastest.point.trueEnergyJoules }, baseline.energyJoules)}\n`);
@@ -154,7 +184,7 @@ export const command: Command = {
         writeFileSync(path.join(dir, 'frontier.csv'), frontierToCsv(frontier));
         writeFileSync(path.join(dir, 'plan.json'), `${JSON.stringify(chosen.plan, null, 2)}\n`);
         const summary = {
-          inputs: { profile: path.resolve(values.profile), pipeline, options, targetSlowdown: slowdown },
+          inputs: { profile: path.resolve(values.profile), pipeline, options, unitTime: autoUnit ? 'auto' : 'flag', targetSlowdown: slowdown },
           baseline: { true: { timeSeconds: baseline.timeSeconds, energyJoules: baseline.energyJoules } },
           fastest: pointSummary(fastest),
           chosen: { ...pointSummary(chosen), targetSeconds: target },
@@ -170,6 +200,8 @@ export const command: Command = {
           },
         };
         writeFileSync(path.join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+        // Loaded only here: a plan without --out never needs the chart code.
+        const { renderChart } = await import('../report/svg.ts');
         const svg = renderChart(
           `Iteration time–energy frontier (${pipeline.stages}×${pipeline.microbatches}, ${options.costModel})`,
           'iteration time (s)',

@@ -5,4 +5,5 @@ export { buildPipelineDag, buildDagFromSpec, longestPath, scheduleTimes, oneFOne
 export { buildOperationSpecs, paretoFilter, optionForDuration, type OperationSpec, type ExecutionOption } from './options.ts';
 export { solveFrontier, solveStageFrontier, type Frontier, type SolvedPoint, type ProgressCallback } from './frontier.ts';
 export { allMaxPlan, evaluatePlan, choosePlan, choosePointIndex, fastestPlan, minimumEnergyPlan, frontierToCsv, type ChosenPlan, type PlanEvaluation } from './plan.ts';
+export { autoUnitTimeSeconds, solveSize, unitTimeForSize, DEFAULT_UNIT_TIME_BUDGET, UNIT_TIME_LADDER_SECONDS, type SolveSize, type UnitTimeBudget } from './unit-time.ts';
 export { PlannerInputError, unwrap, type PlannerIssue, type Result } from './result.ts';

@@ -73,10 +73,41 @@ function toOptions(measured: Measured, quantize: (t: number) => number, unit: nu
     .sort((a, b) => b.timeSeconds - a.timeSeconds);
 }
 
+/** The lowtime model's candidate clocks: the hard Pareto filter, the soft one when 3 or fewer survive. */
+function lowtimeCandidates<T extends Measured[number]>(measured: readonly T[]): T[] {
+  const filtered = paretoFilter(measured);
+  return filtered.length <= 3 ? paretoFilter(measured, SOFT_NOISE_FACTOR) : filtered;
+}
+
+/** The exact model's candidate clocks: Pareto-optimal in (time, energy − P_block · time). */
+function exactCandidates<T extends Measured[number]>(measured: readonly T[], power: number): T[] {
+  return measured.filter(
+    (o) => !measured.some((p) => p.timeSeconds < o.timeSeconds && p.energyJoules - power * p.timeSeconds < o.energyJoules - power * o.timeSeconds),
+  );
+}
+
+/**
+ * The fastest and slowest time (s) the cost model may plan for each (stage, instruction), indexed as
+ * buildOperationSpecs (stage · 2 + 0 forward | 1 backward); NaN where the profile measures none.
+ */
+export function candidateTimeBounds(profile: StageProfile, blockingPowerWatts: number, costModel: CostModel): { fastest: Float64Array; slowest: Float64Array } {
+  const fastest = new Float64Array(profile.stageCount * 2).fill(Number.NaN);
+  const slowest = new Float64Array(profile.stageCount * 2).fill(Number.NaN);
+  for (let s = 0; s < profile.stageCount; s++) {
+    INSTRUCTIONS.forEach((instruction, k) => {
+      const measured = profile.measurements.filter((m) => m.stage === s && m.instruction === instruction);
+      const candidates = costModel === 'lowtime' ? lowtimeCandidates(measured) : exactCandidates(measured, blockingPowerWatts);
+      if (candidates.length === 0) return;
+      fastest[2 * s + k] = Math.min(...candidates.map((o) => o.timeSeconds));
+      slowest[2 * s + k] = Math.max(...candidates.map((o) => o.timeSeconds));
+    });
+  }
+  return { fastest, slowest };
+}
+
 /** The reference model: hard then soft Pareto filter, floor quantization keeping the costliest option per step, exponential fit. */
 function lowtimeSpec(stage: number, instruction: Instruction, measured: Measured, unit: number, power: number): OperationSpec | string {
-  let filtered = paretoFilter(measured);
-  if (filtered.length <= 3) filtered = paretoFilter(measured, SOFT_NOISE_FACTOR);
+  const filtered = lowtimeCandidates(measured);
   const pareto = toOptions(filtered, (t) => Math.floor(t / unit), unit, power);
   const byQuant = new Map<number, (typeof filtered)[number]>();
   for (const o of filtered) {
@@ -112,9 +143,7 @@ function lowtimeSpec(stage: number, instruction: Instruction, measured: Measured
 function exactSpec(stage: number, instruction: Instruction, measured: Measured, unit: number, power: number): OperationSpec | string {
   // Pareto on the effective energy e − P_block·t: a slower clock that spends more than a faster one can still
   // win, because its GPU would otherwise sit blocked at P_block for the difference.
-  const filtered = measured.filter(
-    (o) => !measured.some((p) => p.timeSeconds < o.timeSeconds && p.energyJoules - power * p.timeSeconds < o.energyJoules - power * o.timeSeconds),
-  );
+  const filtered = exactCandidates(measured, power);
   // The tiny tolerance keeps a time of exactly k units at k despite floating-point division.
   const quantize = (t: number): number => Math.max(1, Math.ceil(t / unit - 1e-9));
   const pareto = toOptions(filtered, quantize, unit, power);

@@ -37,6 +37,24 @@ describe('perseus plan', function () {
     assert.match(readFileSync(path.join(dir, 'frontier.svg'), 'utf8'), /^<svg /);
   });
 
+  it('chooses the unit time automatically unless --unit-time gives one', async () => {
+    const auto = await runPlan(['--profile', profile, '--microbatches', '12', '--out', dir, '--quiet']);
+    assert.equal(auto.code, 0, auto.err);
+    assert.match(auto.out, /unit 0\.1 ms \(auto\)/);
+    const summary = JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    assert.equal(summary.inputs.options.unitTimeSeconds, 1e-4);
+    assert.equal(summary.inputs.unitTime, 'auto');
+    assert.ok(summary.savings.trueEnergyRatio >= 0.159, `savings ${summary.savings.trueEnergyRatio}`);
+    for (const flag of ['2ms', 'AUTO']) {
+      const r = await runPlan(['--profile', profile, '--microbatches', '12', '--unit-time', flag, '--out', dir, '--quiet']);
+      assert.equal(r.code, 0, r.err);
+      const s = JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+      assert.equal(s.inputs.options.unitTimeSeconds, flag === '2ms' ? 0.002 : 1e-4);
+      assert.equal(s.inputs.unitTime, flag === '2ms' ? 'flag' : 'auto');
+      assert.match(r.out, flag === '2ms' ? /unit 2 ms, blocking/ : /unit 0\.1 ms \(auto\)/);
+    }
+  });
+
   it('plans Stage granularity with one clock per stage', async () => {
     const r = await runPlan(['--profile', profile, '--microbatches', '4', '--granularity', 'stage', '--target-slowdown', '0.05', '--out', dir, '--quiet']);
     assert.equal(r.code, 0, r.err);
@@ -54,6 +72,7 @@ describe('perseus plan', function () {
     [['--profile', profile], /--microbatches: required/],
     [['--profile', profile, '--microbatches', 'x'], /--microbatches: expected an integer ≥ 1, got "x"/],
     [['--profile', profile, '--microbatches', '4', '--unit-time', '0ms'], /--unit-time: expected a positive duration/],
+    [['--profile', profile, '--microbatches', '4', '--unit-time', 'fine'], /--unit-time: expected a positive duration such as 0\.001, 1ms or 100us, or auto, got "fine"/],
     [['--profile', profile, '--microbatches', '4', '--cost-model', 'magic'], /--cost-model: expected one of lowtime, exact/],
     [['--profile', profile, '--microbatches', '4', '--schedule', 'zigzag'], /--schedule: expected one of 1f1b, gpipe, interleaved-1f1b/],
     [['--profile', profile, '--microbatches', '4', '--stages', '3'], /stages: the pipeline has 3 stages but the profile measures 8/],
