@@ -10,6 +10,7 @@ import { BUNDLED_GPUS, defaultJob } from '../../src/sim/simulate/job.ts';
 import { summarizeJob, writeReport } from '../../src/sim/simulate/report.ts';
 import { runSimulation, type SimulationResult } from '../../src/sim/simulate/simulation.ts';
 import { parseStraggler } from '../../src/cli/simulate.ts';
+import { levelAt, overlaps, parseChart } from './svg-chart.ts';
 
 describe('perseus simulate (end to end)', function () {
   this.timeout(300_000);
@@ -89,7 +90,24 @@ describe('perseus simulate (end to end)', function () {
       for (const f of ['report.json', 'summary.md', 'energy.svg', 'iterations.svg']) assert.ok(existsSync(join(dir, f)), f);
       const md = readFileSync(join(dir, 'summary.md'), 'utf8');
       assert.match(md, /All-max baseline \| 2\.8365 s/);
-      assert.match(readFileSync(join(dir, 'energy.svg'), 'utf8'), /^<svg /);
+      const energy = parseChart(readFileSync(join(dir, 'energy.svg'), 'utf8'));
+      assert.equal(energy.y.label, 'cumulative energy (MJ)');
+      assert.equal(energy.y2?.label, 'average power per iteration (kW)');
+      assert.ok(energy.lines.has('all-max baseline: cumulative energy (MJ)'));
+      assert.deepEqual(
+        energy.bands.map((b) => b.label),
+        ['Profiling', 'Planning', 'straggler: pipeline 1 ×1.2'],
+      );
+      assert.equal(energy.markers.length, result.jobs[0]!.generations.length - 1, 'a marker per replan');
+      assert.ok(energy.legend !== undefined && !overlaps(energy.legend, energy.plot));
+      // The training power drawn is every iteration's energy over its time.
+      const power = energy.lines.get('training: power / iteration (kW)')!;
+      for (const r of result.jobs[0]!.training) {
+        const y = levelAt(power, energy.x.pixel((r.startSeconds + r.endSeconds) / 2));
+        assert.ok(y !== undefined && Math.abs(energy.y2!.value(y) - r.energyJoules / (r.endSeconds - r.startSeconds) / 1000) < 0.02, `iteration ${r.iteration}`);
+      }
+      const iterations = parseChart(readFileSync(join(dir, 'iterations.svg'), 'utf8'));
+      assert.ok(iterations.lines.has('all-max baseline (J)') && iterations.legend !== undefined && !overlaps(iterations.legend, iterations.plot));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -80,12 +80,12 @@ export function parseChart(svg: string): ParsedChart {
   };
 }
 
-/** The y pixel of a line's horizontal piece that spans pixel x (strictly inside), or undefined. */
+/** The y pixel of a line at pixel x, on the segment that spans x (strictly inside), or undefined. */
 export function levelAt(subpaths: ReadonlyArray<ReadonlyArray<readonly [number, number]>>, x: number): number | undefined {
   for (const points of subpaths) {
     for (let i = 1; i < points.length; i++) {
       const [a, b] = [points[i - 1]!, points[i]!];
-      if (a[1] === b[1] && a[0] < x && x < b[0]) return a[1];
+      if (a[0] < x && x < b[0]) return a[1] + ((x - a[0]) / (b[0] - a[0])) * (b[1] - a[1]);
     }
   }
   return undefined;
