@@ -26,6 +26,7 @@ export interface MetricsTlsSource {
 
 export interface MetricsServerOptions {
   readonly port: number;
+  /** Address to listen on (default: every IPv4 and IPv6 address). */
   readonly host?: string;
   readonly source: MetricsSource;
   /** HTTPS with per-request authorization; undefined: plain HTTP, no authorization. */
@@ -129,10 +130,13 @@ export async function serveMetrics(o: MetricsServerOptions): Promise<MetricsServ
   }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host ?? '0.0.0.0', () => {
+    const listening = (): void => {
       server.off('error', reject);
       resolve();
-    });
+    };
+    // Without a host: every address, IPv6 too (single-stack IPv6 clusters).
+    if (o.host === undefined) server.listen(o.port, listening);
+    else server.listen(o.port, o.host, listening);
   });
   const addr = server.address();
   return {
