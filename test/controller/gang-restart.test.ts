@@ -18,8 +18,12 @@ function running(spec: Record<string, unknown> = {}): World {
   return world;
 }
 
+function workerUidsOf(world: World, role: 'worker' | 'profiler'): Map<string, string> {
+  return new Map([...world.pods.values()].filter((p) => p.role === role).map((p) => [p.name, p.uid]));
+}
+
 function workerUids(world: World): Map<string, string> {
-  return new Map([...world.pods.values()].filter((p) => p.role === 'worker').map((p) => [p.name, p.uid]));
+  return workerUidsOf(world, 'worker');
 }
 
 function condition(world: World, type: string) {
@@ -199,6 +203,27 @@ describe('decide: gang restart', () => {
     world.reportIterations(1, planned * 1.5, 1);
     world.step();
     assert.deepEqual(world.status.stragglers?.map((s) => s.pipeline), [1], 'reports of the new attempt do');
+  });
+
+  it('restarts the profiling pods while Profiling, and the sweep starts over in Profile mode', () => {
+    const world = new World(makeJob());
+    world.untilPhase('Profiling');
+    world.schedule();
+    world.step();
+    const before = workerUidsOf(world, 'profiler');
+    world.pods.set('gpt-profile-s1', { ...world.pods.get('gpt-profile-s1')!, phase: 'Failed', reason: 'OOMKilled' });
+    world.step();
+    assert.equal(world.status.restarts, 1);
+    assert.match(world.events.find((e) => e.reason === 'GangRestart')?.message ?? '', /^PodFailed: pod gpt-profile-s1 failed \(OOMKilled\)/);
+    completeRestart(world);
+    assert.equal(world.status.phase, 'Profiling');
+    const after = workerUidsOf(world, 'profiler');
+    assert.equal(after.size, 3);
+    for (const [name, uid] of after) assert.notEqual(uid, before.get(name), `${name} is a new pod`);
+    for (const rank of world.ranks.values()) {
+      assert.equal(rank.spec.mode, 'Profile');
+      assert.equal(rank.spec.attempt, 1);
+    }
   });
 
   it('a pod deleted before it was scheduled is recreated alone (it never joined the group)', () => {
