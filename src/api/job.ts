@@ -163,12 +163,10 @@ const planning = obj(
       maximum: 2,
       default: 1,
     }),
-    unitTimeSeconds: num('Time quantum of the frontier solver (s); smaller is finer and slower.', {
-      minimum: 0,
-      exclusiveMinimum: true,
-      maximum: 1,
-      default: 0.001,
-    }),
+    unitTimeSeconds: num(
+      'Time quantum of the frontier solver (s); smaller is finer and slower. Unset: chosen automatically, the finest of 10 µs … 100 ms (1–2–5 steps) whose predicted solve (computations × unit steps across the iteration time range ≤ 24 million, lowtime counted double) yields at most 15000 frontier points.',
+      { minimum: 0, exclusiveMinimum: true, maximum: 1 },
+    ),
     costModel: str('exact: plan on the measured points; lowtime: the reference exponential fit.', { enum: ['exact', 'lowtime'], default: 'exact' }),
   },
   { default: {} },

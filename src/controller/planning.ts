@@ -3,7 +3,7 @@
 // maxSlowdown is chosen from it. Running reuses the same inputs and frontier lookups.
 import { CONFIG_MAP_KEYS, configMapName, JOB_CONDITIONS, type ValidatedJobSpec } from '../api/index.ts';
 import type { PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
-import { choosePlan, fastestPlan, frontierToCsv, parseStageProfileCsv, stageProfileToCsv, type Frontier } from '../planner/index.ts';
+import { autoUnitTimeSeconds, choosePlan, fastestPlan, frontierToCsv, parseStageProfileCsv, stageProfileToCsv, type Frontier } from '../planner/index.ts';
 import {
   fmtSeconds,
   withCondition,
@@ -45,7 +45,7 @@ export function plannerInputs(spec: ValidatedJobSpec, profile: StageProfile): { 
     ...(t.virtualStages === undefined ? {} : { virtualStages: t.virtualStages }),
   };
   const options: PlannerOptions = {
-    unitTimeSeconds: spec.planning.unitTimeSeconds,
+    unitTimeSeconds: spec.planning.unitTimeSeconds ?? autoUnitTimeSeconds(profile, pipeline, { blockingPowerWatts: profile.blockingPowerWatts ?? 0, costModel: spec.planning.costModel }),
     blockingPowerWatts: profile.blockingPowerWatts ?? 0,
     costModel: spec.planning.costModel,
     granularity: spec.planning.granularity,

@@ -4,7 +4,7 @@
 import type { CostModel, PipelineSpec, StageProfile } from '../api/planner-types.ts';
 import { buildPipelineDag, longestPath } from './dag.ts';
 import { candidateTimeBounds } from './options.ts';
-import { PlannerInputError, unwrap, type PlannerIssue } from './result.ts';
+import { PlannerInputError, unwrap } from './result.ts';
 
 /** What an automatic unit time may cost. */
 export interface UnitTimeBudget {
@@ -47,12 +47,8 @@ export function solveSize(profile: StageProfile, pipeline: PipelineSpec, options
     throw new PlannerInputError([{ path: 'stages', message: `the pipeline has ${pipeline.stages} stages but the profile measures ${profile.stageCount}` }]);
   }
   const { fastest, slowest } = candidateTimeBounds(profile, options.blockingPowerWatts, options.costModel);
-  const issues: PlannerIssue[] = [];
-  fastest.forEach((t, k) => {
-    if (Number.isNaN(t)) issues.push({ path: `stage ${k >> 1} ${k % 2 === 0 ? 'forward' : 'backward'}`, message: 'no measurements' });
-  });
-  if (issues.length > 0) throw new PlannerInputError(issues);
-  const at = (bounds: Float64Array): Float64Array => Float64Array.from(dag.stage, (s, i) => bounds[s * 2 + dag.instruction[i]!]!);
+  // An operation without measurements adds nothing here; the solve itself reports it, naming the operation.
+  const at = (bounds: Float64Array): Float64Array => Float64Array.from(dag.stage, (s, i) => bounds[s * 2 + dag.instruction[i]!] || 0);
   return { computations: dag.count, rangeSeconds: Math.max(0, longestPath(dag, at(slowest)) - longestPath(dag, at(fastest))) };
 }
 
