@@ -20,6 +20,14 @@ export function nodeInfo(node: KubeObject): NodeInfo {
   return { ready: ready?.status === 'True', sinceMs: Number.isFinite(since) ? since : undefined };
 }
 
+/** What the cache keeps of a Node: its name and Ready condition (a Node's images and addresses can run to tens of KB). */
+function readinessOnly(node: KubeObject): KubeObject {
+  const { name, uid, resourceVersion } = node.metadata;
+  const conditions = ((node['status'] as { conditions?: NodeCondition[] } | undefined)?.conditions ?? []).filter((c) => c.type === 'Ready');
+  const metadata = { name, ...(uid === undefined ? {} : { uid }), ...(resourceVersion === undefined ? {} : { resourceVersion }) };
+  return { apiVersion: 'v1', kind: 'Node', metadata, status: { conditions } };
+}
+
 export interface NodeWatchOptions {
   readonly api: KubeApi;
   readonly clock: Clock;
@@ -36,7 +44,7 @@ export class NodeWatch {
   private readonly infos = new Map<string, NodeInfo>();
 
   constructor(o: NodeWatchOptions) {
-    this.informer = new Informer(o.api, o.clock, { kind: NODES, relistMs: o.relistMs, watchTimeoutSeconds: o.watchTimeoutSeconds, onError: o.onError });
+    this.informer = new Informer(o.api, o.clock, { kind: NODES, relistMs: o.relistMs, watchTimeoutSeconds: o.watchTimeoutSeconds, onError: o.onError, transform: readinessOnly });
     this.informer.onChange((_key, obj, previous) => {
       const name = (obj ?? previous)?.metadata.name;
       if (name === undefined) return;
