@@ -1,7 +1,9 @@
 // The faults: each injected once per trial at the point the trial chose, and over (the component back,
 // the network healed) when `inject` resolves. Durations are drawn from the trial's seeded PRNG.
+import { countEvents } from './observe.ts';
 import type { Fault, TrialContext } from './trial.ts';
 
+const NODE_LOST_GRACE = '5s';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function etcdJson(ctx: TrialContext, path: string, body: unknown): Promise<Record<string, unknown>> {
@@ -77,8 +79,11 @@ async function podEvict(ctx: TrialContext): Promise<void> {
   ctx.note(`evicted ${pod}: ${res.status}`);
 }
 
+/** The node's kubelet stops reporting (NotReady) until the controller restarted the gang, at most 90 s. */
 async function nodeNotReady(ctx: TrialContext): Promise<void> {
-  const node = ctx.rng.pick(ctx.parts.nodes.filter((n) => runningWorkers(ctx, 'worker').some((p) => ctx.parts.kubelet.workers.get(`${ctx.namespace}/${p}`)?.config.gpus.some((g) => n.gpus.includes(g)))));
+  const busy = ctx.parts.nodes.filter((n) => runningWorkers(ctx, 'worker').some((p) => ctx.parts.kubelet.workers.get(`${ctx.namespace}/${p}`)?.config.gpus.some((g) => n.gpus.includes(g))));
+  const node = ctx.rng.pick(busy.length > 0 ? busy : ctx.parts.nodes);
+  ctx.parts.kubelet.silence(node.name, true);
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const res = await ctx.suite.cp.adminRequest(
     'PATCH',
@@ -86,7 +91,10 @@ async function nodeNotReady(ctx: TrialContext): Promise<void> {
     { status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'fault suite: node NotReady', lastHeartbeatTime: now, lastTransitionTime: now }] } },
     'application/strategic-merge-patch+json',
   );
-  ctx.note(`node ${node.name} NotReady (${res.status}) until its kubelet's next heartbeat (at most 10 s)`);
+  const t0 = Date.now();
+  while ((await countEvents(ctx.suite.cp, ctx.namespace, ctx.jobUid(), 'GangRestart')) === 0 && Date.now() - t0 < 90_000 && !ctx.tracked.status?.completionTime) await sleep(250);
+  ctx.parts.kubelet.silence(node.name, false);
+  ctx.note(`node ${node.name} NotReady (${res.status}) for ${((Date.now() - t0) / 1000).toFixed(1)} s (controller --node-lost-grace ${NODE_LOST_GRACE})`);
 }
 
 async function conflicts(ctx: TrialContext): Promise<void> {
@@ -179,7 +187,7 @@ export const FAULTS: readonly Fault[] = [
   { name: 'agent-kill-plan', phases: ['Running'], inject: agentKill },
   { name: 'agent-kill-profiling', phases: ['Profiling'], inject: agentKill },
   { name: 'pod-failure', phases: ['Running'], nodes: 3, inject: podFail },
-  { name: 'node-notready', phases: ['Running'], nodes: 3, inject: nodeNotReady },
+  { name: 'node-notready', phases: ['Running'], nodes: 3, controllerArgs: ['--node-lost-grace', NODE_LOST_GRACE], inject: nodeNotReady },
   { name: 'pod-eviction', phases: ['Running'], nodes: 3, inject: podEvict },
   {
     name: 'job-delete',

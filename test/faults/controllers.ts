@@ -7,6 +7,8 @@ export interface ControllerOptions {
   readonly namespace: string;
   /** Leader election over this Lease (namespace/name); undefined: one replica without election. */
   readonly lease?: { readonly namespace: string; readonly name: string };
+  /** More flags (for example a short --node-lost-grace). */
+  readonly args?: readonly string[];
 }
 
 export class ControllerProcess {
@@ -23,6 +25,7 @@ export class ControllerProcess {
 
   start(): void {
     const args = ['bin/perseus.js', 'controller', '--kubeconfig', this.o.kubeconfigPath, '--namespace', this.o.namespace, '--http-port', '0', '--log-level', 'warn', '--identity', this.identity];
+    args.push(...(this.o.args ?? []));
     if (this.o.lease !== undefined) args.push('--leader-elect', '--lease-namespace', this.o.lease.namespace, '--lease-name', this.o.lease.name);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => {

@@ -47,6 +47,8 @@ export interface TrialContext {
   readonly parts: SimulationParts;
   readonly controllers: ControllerProcess[];
   readonly tracked: TrackedJob;
+  /** The job's UID once it was created. */
+  jobUid(): string | undefined;
   /** Adds a line to the trial's report (what was done, what was seen). */
   note(line: string): void;
 }
@@ -57,6 +59,8 @@ export interface Fault {
   readonly phases: readonly Phase[];
   /** Controller replicas (2: leader-elected). */
   readonly replicas?: number;
+  /** More flags of the controller processes. */
+  readonly controllerArgs?: readonly string[];
   /** Simulated nodes (8 GPUs each; the job needs 16). */
   readonly nodes?: number;
   /** The fault deletes the job: it is done when every owned object is gone and every clock reset. */
@@ -136,7 +140,7 @@ export async function runTrial(suite: Suite, fault: Fault, seed: number, trial: 
   };
   const replicas = fault.replicas ?? 1;
   const lease = replicas > 1 ? { namespace: suite.ids.namespace, name: `perseus-faults-${namespace}`.slice(0, 63) } : undefined;
-  const controllers = Array.from({ length: replicas }, (_, i) => new ControllerProcess(`${namespace}-c${i}`, { kubeconfigPath: suite.controllerKubeconfigPath, namespace, ...(lease === undefined ? {} : { lease }) }));
+  const controllers = Array.from({ length: replicas }, (_, i) => new ControllerProcess(`${namespace}-c${i}`, { kubeconfigPath: suite.controllerKubeconfigPath, namespace, ...(lease === undefined ? {} : { lease }), ...(fault.controllerArgs === undefined ? {} : { args: fault.controllerArgs }) }));
   for (const c of controllers) c.start();
   const job = defaultJob({ pipelines: PIPELINES, iterations: ITERATIONS, namespace });
   const spec = job.spec as Record<string, Record<string, unknown>>;
@@ -167,7 +171,7 @@ export async function runTrial(suite: Suite, fault: Fault, seed: number, trial: 
       logLevel: 'error',
       onStarted: (parts) => {
         tracked = parts.tracker.jobs.get(jobKey(namespace, name))!;
-        const base = { suite, rng, namespace, job: name, phase, parts, controllers, tracked };
+        const base = { suite, rng, namespace, job: name, phase, parts, controllers, tracked: tracked!, jobUid: () => uid };
         watch.start();
         injection = (async () => {
           while (uid === undefined && Date.now() < started + TRIAL_TIMEOUT_MS) {

@@ -81,6 +81,8 @@ export class SimKubelet {
   /** Pods this scheduler bound, until they start or go away. */
   private readonly bound = new Map<string, { node: string; gpus: number }>();
   private heartbeat: { cancel(): void } | undefined;
+  /** Nodes whose heartbeats stopped (fault injection: the node goes NotReady as far as the cluster can tell). */
+  private readonly silent = new Set<string>();
   private stopped = false;
   /** Workers by pod key (progress display). */
   readonly workers = new Map<string, SimWorker>();
@@ -100,10 +102,16 @@ export class SimKubelet {
     this.informer.start();
     const beat = (): void => {
       if (this.stopped) return;
-      for (const n of this.o.nodes) this.o.kubelet.heartbeat(n.name).catch(() => undefined);
+      for (const n of this.o.nodes) if (!this.silent.has(n.name)) this.o.kubelet.heartbeat(n.name).catch(() => undefined);
       this.heartbeat = this.o.clock.after(10_000 * this.o.time.timeScale, beat);
     };
     this.heartbeat = this.o.clock.after(10_000 * this.o.time.timeScale, beat);
+  }
+
+  /** Stops (true) or resumes (false) a node's heartbeats; resuming reports it Ready at once. */
+  silence(nodeName: string, silent: boolean): void {
+    if (silent) this.silent.add(nodeName);
+    else if (this.silent.delete(nodeName)) this.o.kubelet.heartbeat(nodeName).catch(() => undefined);
   }
 
   async stop(): Promise<void> {
