@@ -4,8 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, CONFIG_MAP_KEYS, configMapName, CONTROLLER_NAME, JOB_NAMES, LABELS, serviceName, TOKEN_ANNOTATION, type PerseusRank, type PerseusTrainingJob } from '../api/index.ts';
 import type { Clock } from '../kube/clock.ts';
-import { CONFIGMAPS, JOBS, PODS, RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
-import { KubeError } from '../kube/errors.ts';
+import { CONFIGMAPS, FIELD_MANAGER, JOBS, PODS, RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Informer, objectKey } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
@@ -13,11 +12,12 @@ import { decide, statusChanged } from './decide.ts';
 import type { Decision, PodInfo } from './decision.ts';
 import type { Logger } from './log.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import { buildConfigMap } from './objects.ts';
+import { buildConfigMap, buildService } from './objects.ts';
+import { applyOwned, configMapToApply, drifted, rankToApply, withoutYielded, type FieldConflict } from './owned-writes.ts';
 import type { PlannerService } from './planner-service.ts';
-import { cacheTransform, jobIndexKey } from './caches.ts';
 import { DEFAULT_NODE_LOST_GRACE_MS } from './failures.ts';
 import { NodeWatch } from './nodes.ts';
+import { cacheTransform, jobIndexKey } from './caches.ts';
 
 export interface ControllerOptions {
   readonly api: KubeApi;
@@ -249,7 +249,8 @@ export class Controller {
     for (const r of this.childrenOf(RANKS, namespace, name)) ranks.set(r.metadata.name, r as unknown as PerseusRank);
     const pods = new Map<string, PodInfo>();
     for (const p of this.childrenOf(PODS, namespace, name)) if (p.metadata.ownerReferences?.some((ref) => ref.uid === job.metadata.uid)) pods.set(p.metadata.name, podInfo(p));
-    const serviceExists = this.childrenOf(SERVICES, namespace, name).some((s) => s.metadata.name === serviceName(name));
+    const service = this.childrenOf(SERVICES, namespace, name).find((s) => s.metadata.name === serviceName(name));
+    const serviceExists = service !== undefined;
     const cm = this.childrenOf(CONFIGMAPS, namespace, name).find((c) => c.metadata.name === configMapName(name));
     const ref = job.spec?.profiling?.profileRef;
     const stored = (cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_MAP_KEYS.profile] !== undefined;
@@ -268,11 +269,28 @@ export class Controller {
       ...(this.nodeWatch === undefined ? {} : { nodes: this.nodeWatch.nodes }),
       nodeLostGraceMs: this.nodeLostGraceMs,
     });
-    await this.apply(job, decision, cm, log);
+    await this.apply(job, decision, { cm, service, ranks }, log);
     return decision.requeueAfterMs;
   }
 
-  private async apply(job: PerseusTrainingJob, d: Decision, cm: KubeObject | undefined, log: Logger): Promise<void> {
+  /** Reports the fields another manager took over from an object of the job: a log line and a Warning event each. */
+  private conflictReporter(target: Parameters<EventRecorder['record']>[0], log: Logger, what: string): (conflicts: readonly FieldConflict[]) => void {
+    return (conflicts) => {
+      for (const c of conflicts) {
+        const outcome = c.forced ? "restored the controller's value" : 'left their value (the controller does not force this field)';
+        log.warn('Found a field another manager changed', { object: what, manager: c.manager, field: c.field, forced: c.forced });
+        void this.o.recorder.record(target, 'Warning', 'FieldConflict', `${what}: field ${c.field} is also managed by ${c.manager}; ${outcome}`);
+      }
+    };
+  }
+
+  /** Server-side apply of the job's objects (creates, drifted Service and ConfigMap, rank updates), deletes, then status. */
+  private async apply(
+    job: PerseusTrainingJob,
+    d: Decision,
+    observed: { readonly cm: KubeObject | undefined; readonly service: KubeObject | undefined; readonly ranks: ReadonlyMap<string, PerseusRank> },
+    log: Logger,
+  ): Promise<void> {
     const api = this.o.api;
     const namespace = job.metadata.namespace ?? 'default';
     const name = job.metadata.name;
@@ -283,40 +301,32 @@ export class Controller {
       const key = `${namespace}/${name}`;
       this.o.planner.request(d.solve, () => this.queue.add(key));
     }
-    if (d.configMapData !== undefined) {
-      if (cm === undefined) {
-        try {
-          await api.create(CONFIGMAPS, namespace, buildConfigMap(job, { ...d.configMapData }));
-          log.info('Created ConfigMap', { configMap: configMapName(name) });
-        } catch (err) {
-          if (!(err instanceof KubeError && err.isAlreadyExists)) throw err;
-          await api.mergePatch(CONFIGMAPS, namespace, configMapName(name), { data: d.configMapData });
-        }
-      } else {
-        await api.mergePatch(CONFIGMAPS, namespace, configMapName(name), { data: d.configMapData });
-      }
+    // Another manager's change to a field the controller forces brings the object back to what it applies.
+    const { cm, service } = observed;
+    const cmMeta = cm === undefined ? undefined : buildConfigMap(job, {});
+    if (cmMeta !== undefined) delete cmMeta['data'];
+    if (d.configMapData !== undefined || (cm !== undefined && cmMeta !== undefined && drifted(cm, cmMeta))) {
+      const { object, existed } = await configMapToApply(api, job, d.configMapData ?? {});
+      await applyOwned(api, CONFIGMAPS, namespace, object, this.conflictReporter(target, log, `ConfigMap ${configMapName(name)}`));
+      if (!existed) log.info('Created ConfigMap', { configMap: configMapName(name) });
     }
-    // Services and ranks before pods (a pod's rank carries its token hash); each group in parallel.
+    if (service !== undefined && drifted(service, buildService(job))) {
+      await applyOwned(api, SERVICES, namespace, withoutYielded(buildService(job), service, FIELD_MANAGER), this.conflictReporter(target, log, `Service ${service.metadata.name}`));
+    }
+    // Services and ranks before pods (a pod's rank carries its token hash); each group in parallel. A pod's
+    // spec is immutable: it is applied only when absent, so its apply creates it and records the ownership.
     const create = async (c: Decision['creates'][number]): Promise<void> => {
       const kind = kinds[c.kind];
       if (kind === undefined) return;
-      try {
-        await api.create(kind, namespace, c.object);
-      } catch (err) {
-        if (err instanceof KubeError && err.isAlreadyExists) return;
-        throw err;
-      }
+      await applyOwned(api, kind, namespace, c.object, this.conflictReporter(target, log, `${c.kind} ${c.object.metadata.name}`));
       log.info(`Created ${c.kind}`, { object: c.object.metadata.name });
       void this.o.recorder.record(target, 'Normal', 'Created', `Created ${c.kind} ${c.object.metadata.name}`);
     };
     await parallel(d.creates.filter((c) => c.kind !== 'Pod'), create);
     await parallel(d.creates.filter((c) => c.kind === 'Pod'), create);
     await parallel(d.rankPatches, async ({ name: rank, patch }) => {
-      try {
-        await api.mergePatch(RANKS, namespace, rank, patch);
-      } catch (err) {
-        if (!(err instanceof KubeError && err.isNotFound)) throw err;
-      }
+      const object = rankToApply(job, rank, observed.ranks.get(rank), patch);
+      await applyOwned(api, RANKS, namespace, object, this.conflictReporter(target, log, `PerseusRank ${rank}`));
     });
     for (const { name: pod, reason, force } of d.podDeletes) {
       if (await api.delete(PODS, namespace, pod, force === true ? { gracePeriodSeconds: 0 } : {})) {
@@ -325,7 +335,8 @@ export class Controller {
       }
     }
     if (statusChanged(job.status, d.status)) {
-      // The resourceVersion makes the write conditional: a status computed from a stale job is retried.
+      // The resourceVersion makes the write conditional: a status computed from a stale job is retried. The
+      // controller is the status's only writer, so a merge patch (manager perseus-operator) rather than an apply.
       const patch = { metadata: { resourceVersion: job.metadata.resourceVersion }, status: mergeDiff(job.status ?? {}, d.status) };
       await api.mergePatch(JOBS, namespace, name, patch, { status: true });
       if (d.status.phase !== job.status?.phase) log.info('Changed phase', { from: job.status?.phase ?? 'None', to: d.status.phase });

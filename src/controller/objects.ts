@@ -34,11 +34,15 @@ export function ownerReference(job: PerseusTrainingJob): NonNullable<KubeObject[
   return { apiVersion: API_VERSION, kind: JOB_NAMES.kind, name: job.metadata.name, uid: job.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
 }
 
+/** Recommended label naming the tool that manages an object; informational, so another tool's value wins. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'perseus-operator';
+
 function childMeta(job: PerseusTrainingJob, name: string, labels: Record<string, string>): KubeObject['metadata'] {
   return {
     name,
     namespace: job.metadata.namespace ?? 'default',
-    labels: { [LABELS.job]: job.metadata.name, ...labels },
+    labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [LABELS.job]: job.metadata.name, ...labels },
     ownerReferences: [ownerReference(job)],
   };
 }

@@ -4,7 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { allCrds } from '../../src/api/crds.ts';
 import type { PerseusRank, PerseusTrainingJob } from '../../src/api/index.ts';
 import { systemClock } from '../../src/kube/clock.ts';
-import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
+import { ClientKubeApi, kubeConfigFromYaml, type KubeObject, type ResourceKind } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/controller/log.ts';
 import { Operator, type OperatorOptions } from '../../src/controller/operator.ts';
 import { chartIdentities } from '../support/chart-identities.ts';
@@ -60,8 +60,9 @@ export class Harness {
     }
     const server = await startTestServer(kind);
     const kc = kubeConfigFromYaml(server.kubeconfigYaml());
-    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-    for (const { crd } of allCrds()) await ext.createCustomResourceDefinition({ body: crd as never });
+    // As plain JSON: the typed model would drop x-kubernetes-preserve-unknown-fields under `properties`.
+    const crds: ResourceKind = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition' };
+    for (const { crd } of allCrds()) await new ClientKubeApi(kc).create(crds, undefined as unknown as string, crd as unknown as KubeObject);
     const h = new Harness(server, kc, kc, kc, namespace, namespace);
     await h.core.createNamespace({ body: { metadata: { name: namespace } } });
     return h;

@@ -225,7 +225,10 @@ export function removeValueAtPath(obj: Json, path: readonly string[]): Json {
     if (rest.length === 0) delete out[key];
     else {
       const child = out[key];
-      if (child !== undefined) out[key] = removeValueAtPath(child, rest);
+      // Like kube-apiserver, a map left empty by the removal goes too (a dropped optional struct, not `{}`).
+      const next = child === undefined ? undefined : removeValueAtPath(child, rest);
+      if (isObject(next) && Object.keys(next).length === 0 && isObject(child) && Object.keys(child).length > 0) delete out[key];
+      else if (next !== undefined) out[key] = next;
     }
     return out;
   }
