@@ -78,13 +78,20 @@ export class ChoiceTables {
    * Exact model: the quantized durations leave true slack (each computation runs up to a unit faster than
    * planned). One reverse-topological pass gives every computation the slowest Pareto option that still
    * finishes by its latest finish under `deadline`, so the plan stays within its target and spends less.
+   * With `duration`, the choice is first read off the durations (as fromDurations).
    */
-  reclaimSlack(choice: Int32Array, deadline: number): void {
+  reclaimSlack(choice: Int32Array, deadline: number, duration?: Int32Array): void {
     const { topoOrder, predStart, pred, succStart, succ } = this.problem.dag;
-    const { time, first, finish: ef, latestStart: ls } = this;
+    const { time, first, finish: ef, latestStart: ls, minDuration, maxDuration, indexStart, indexOf } = this;
     const n = this.n;
     for (let k = 0; k < n; k++) {
       const u = topoOrder[k]!;
+      if (duration !== undefined) {
+        // fromDurations, fused into this pass.
+        const lo = minDuration[u]!;
+        const d = duration[u]!;
+        choice[u] = indexOf[indexStart[u]! + (d < lo ? lo : d > maxDuration[u]! ? maxDuration[u]! : d) - lo]!;
+      }
       let es = 0;
       for (let p = predStart[u]!, end = predStart[u + 1]!; p < end; p++) {
         const f = ef[pred[p]!]!;

@@ -86,8 +86,9 @@ export function solveFrontier(profile: StageProfile, pipeline: PipelineSpec, opt
   const scratch = new Int32Array(dag.count);
   const record = (quantTime: number, cost: number): void => {
     if (points.length % CHECKPOINT_EVERY === 0) checkpoints.push(duration.slice());
-    const choice = tables.fromDurations(duration, scratch);
-    if (options.costModel === 'exact') tables.reclaimSlack(choice, quantTime * unit);
+    const choice = scratch;
+    if (options.costModel === 'exact') tables.reclaimSlack(choice, quantTime * unit, duration);
+    else tables.fromDurations(duration, choice);
     const truth = tables.metrics(choice, P);
     points.push({
       timeSeconds: quantTime * unit,
