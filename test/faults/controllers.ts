@@ -24,7 +24,7 @@ export class ControllerProcess {
   ) {}
 
   start(): void {
-    const args = ['bin/perseus.js', 'controller', '--kubeconfig', this.o.kubeconfigPath, '--namespace', this.o.namespace, '--http-port', '0', '--log-level', 'warn', '--identity', this.identity];
+    const args = ['bin/perseus.js', 'controller', '--kubeconfig', this.o.kubeconfigPath, '--namespace', this.o.namespace, '--http-port', '0', '--metrics-port', '0', '--log-level', 'warn', '--identity', this.identity];
     args.push(...(this.o.args ?? []));
     if (this.o.lease !== undefined) args.push('--leader-elect', '--lease-namespace', this.o.lease.namespace, '--lease-name', this.o.lease.name);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
