@@ -28,6 +28,20 @@ export interface RawRequest {
   readonly timeoutMs?: number;
 }
 
+// The client library builds a new Agent per request (so a new connection and TLS handshake each time);
+// requests go through one keep-alive Agent per kubeconfig and protocol instead. An Agent keys its idle
+// connections by each request's TLS options, so rotated credentials get new connections. An idle
+// connection is closed after 30 s (before a server's idle timeout can race a new request on it).
+const keepAliveAgents = new WeakMap<KubeConfig, Map<string, http.Agent>>();
+
+function keepAliveAgent(kc: KubeConfig, protocol: string): http.Agent {
+  let agents = keepAliveAgents.get(kc);
+  if (agents === undefined) keepAliveAgents.set(kc, (agents = new Map()));
+  let agent = agents.get(protocol);
+  if (agent === undefined) agents.set(protocol, (agent = new (protocol === 'http:' ? http.Agent : https.Agent)({ keepAlive: true, timeout: 30_000 })));
+  return agent;
+}
+
 /** Sends `req` with the current context's server and credentials; resolves with the parsed JSON answer. */
 export async function rawRequest(kc: KubeConfig, req: RawRequest): Promise<unknown> {
   const cluster = kc.getCurrentCluster();
@@ -44,6 +58,7 @@ export async function rawRequest(kc: KubeConfig, req: RawRequest): Promise<unkno
   };
   // Sets the agent (TLS material, proxy), the Authorization header and basic auth as the client library does.
   await kc.applyToHTTPSOptions(options);
+  if (cluster.proxyUrl === undefined) options.agent = keepAliveAgent(kc, url.protocol);
   const transport = url.protocol === 'http:' ? http : https;
   return new Promise<unknown>((resolve, reject) => {
     const request = transport.request(url, options, (res) => {
