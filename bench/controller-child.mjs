@@ -1,0 +1,56 @@
+// The controller process of bench:controller: the compiled operator (what the image runs), alone in its
+// process so its memory is measured without the benchmark's own. Talks to the benchmark over IPC.
+// Usage (spawned with an IPC channel): node controller-child.mjs DIST_DIR KUBECONFIG WORKERS
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+
+const [dist, kubeconfig, workers] = process.argv.slice(2);
+const load = (file) => import(pathToFileURL(path.join(dist, file)).href);
+const { Operator } = await load('controller/operator.js');
+const { ClientKubeApi, loadKubeConfig } = await load('kube/client.js');
+const { systemClock } = await load('kube/clock.js');
+const { createLogger } = await load('controller/log.js');
+
+const durations = [];
+// How long the event loop was blocked at worst (watches, leases and every reconcile wait behind it).
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+const operator = new Operator({
+  api: new ClientKubeApi(loadKubeConfig(kubeconfig)),
+  clock: systemClock,
+  logger: createLogger('error', true),
+  identity: 'bench',
+  workers: Number(workers),
+  onReconciled: (seconds) => durations.push(seconds),
+});
+await operator.start();
+
+const errors = async () => (await operator.metrics.reconcileErrors.get()).values[0]?.value ?? 0;
+const idle = async () => {
+  while ((operator.controller?.queue.length ?? 0) > 0) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+};
+
+process.on('message', (m) => {
+  void (async () => {
+    if (m.type === 'status') {
+      process.send({ type: 'status', phases: Object.fromEntries(operator.controller?.phaseCounts() ?? []), reconciles: durations.length, errors: await errors() });
+    } else if (m.type === 'resync') {
+      // Steady state: every job reconciled again (what a periodic relist triggers).
+      const from = durations.length;
+      for (const key of operator.controller?.jobKeys() ?? []) operator.controller?.queue.add(key);
+      await idle();
+      process.send({ type: 'resync', durations: durations.slice(from) });
+    } else if (m.type === 'report') {
+      const solves = (await operator.metrics.solveDuration.get()).values;
+      const solveSum = solves.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+      const solveCount = solves.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+      process.send({ type: 'report', durations, errors: await errors(), loopDelayMaxMs: loopDelay.max / 1e6, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, solveSum, solveCount });
+    } else if (m.type === 'stop') {
+      await operator.stop();
+      process.disconnect();
+    }
+  })();
+});
+process.send({ type: 'ready' });
