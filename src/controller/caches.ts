@@ -1,11 +1,11 @@
 // What the controller's informers keep of each object, and the index they share: a job's children by
 // "namespace/job". Pods are the bulk of the cache (one per rank) and the controller reads only their
 // metadata, spec.nodeName and status (podInfo in controller.ts), so that is all a cached pod holds.
-// Ranks and Services keep the label and annotation ownership of managedFields (withoutYielded in
-// owned-writes.ts reads it from the cached copy); jobs and ConfigMaps keep none of it.
+// No cached object keeps managedFields: the controller's server-side applies learn of another manager's
+// fields from the apply's conflicts (owned-writes.ts), not from the cache.
 import { LABELS } from '../api/index.ts';
 import { CONFIGMAPS, JOBS, PODS, RANKS, SERVICES, type KubeObject, type ResourceKind } from '../kube/client.ts';
-import { withMetadataOwnership, withoutManagedFields } from '../kube/trim.ts';
+import { withoutManagedFields } from '../kube/trim.ts';
 
 /** A pod as the controller reads it: metadata without managedFields, spec.nodeName, status. */
 export function cachedPod(pod: KubeObject): KubeObject {
@@ -23,8 +23,7 @@ export function cachedPod(pod: KubeObject): KubeObject {
 /** The informer transform of each kind the controller watches. */
 export function cacheTransform(kind: ResourceKind): (object: KubeObject) => KubeObject {
   if (kind === PODS) return cachedPod;
-  if (kind === RANKS || kind === SERVICES) return withMetadataOwnership;
-  if (kind === JOBS || kind === CONFIGMAPS) return withoutManagedFields;
+  if (kind === JOBS || kind === CONFIGMAPS || kind === RANKS || kind === SERVICES) return withoutManagedFields;
   return (object) => object;
 }
 

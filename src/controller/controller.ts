@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, CONFIG_MAP_KEYS, configMapName, CONTROLLER_NAME, JOB_NAMES, LABELS, serviceName, TOKEN_ANNOTATION, type PerseusRank, type PerseusTrainingJob } from '../api/index.ts';
 import type { Clock } from '../kube/clock.ts';
-import { CONFIGMAPS, FIELD_MANAGER, JOBS, PODS, RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
+import { CONFIGMAPS, JOBS, PODS, RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Informer, objectKey } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
@@ -13,7 +13,7 @@ import type { Decision, PodInfo } from './decision.ts';
 import type { Logger } from './log.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { buildConfigMap, buildService } from './objects.ts';
-import { applyOwned, configMapToApply, drifted, rankToApply, withoutYielded, type FieldConflict } from './owned-writes.ts';
+import { applyOwned, configMapToApply, drifted, rankToApply, type FieldConflict } from './owned-writes.ts';
 import type { PlannerService } from './planner-service.ts';
 import { DEFAULT_NODE_LOST_GRACE_MS } from './failures.ts';
 import { NodeWatch } from './nodes.ts';
@@ -311,7 +311,7 @@ export class Controller {
       if (!existed) log.info('Created ConfigMap', { configMap: configMapName(name) });
     }
     if (service !== undefined && drifted(service, buildService(job))) {
-      await applyOwned(api, SERVICES, namespace, withoutYielded(buildService(job), service, FIELD_MANAGER), this.conflictReporter(target, log, `Service ${service.metadata.name}`));
+      await applyOwned(api, SERVICES, namespace, buildService(job), this.conflictReporter(target, log, `Service ${service.metadata.name}`));
     }
     // Services and ranks before pods (a pod's rank carries its token hash); each group in parallel. A pod's
     // spec is immutable: it is applied only when absent, so its apply creates it and records the ownership.

@@ -2,7 +2,7 @@
 // by server-side apply under field manager perseus-operator: another manager's fields survive, and a field
 // another manager took over is reported; the controller re-asserts (forces) only the fields it computes.
 import { CONFIG_MAP_KEYS, configMapName, GROUP, LABELS, type PerseusRank, type PerseusTrainingJob, type RankSpec } from '../api/index.ts';
-import { CONFIGMAPS, FIELD_MANAGER, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
+import { CONFIGMAPS, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
 import { buildConfigMap, buildRank } from './objects.ts';
 
@@ -69,30 +69,6 @@ function withoutKeys(object: KubeObject, drop: readonly { map: 'labels' | 'annot
   return { ...object, metadata: meta as KubeObject['metadata'] };
 }
 
-function ownsKey(entry: { fieldsV1?: unknown }, map: 'labels' | 'annotations', key: string): boolean {
-  const set = entry.fieldsV1 as Record<string, Record<string, Record<string, unknown>> | undefined> | undefined;
-  return set?.['f:metadata']?.[`f:${map}`]?.[`f:${key}`] !== undefined;
-}
-
-/**
- * `desired` without the unforced labels and annotations `live` says another manager holds and this one no
- * longer does (a conflict it yielded before): re-applying them would only repeat the conflict.
- */
-export function withoutYielded(desired: KubeObject, live: KubeObject | undefined, manager: string): KubeObject {
-  const entries = (live?.metadata['managedFields'] ?? []) as { manager?: string; operation?: string; fieldsV1?: unknown }[];
-  if (entries.length === 0) return desired;
-  const drop: { map: 'labels' | 'annotations'; key: string }[] = [];
-  for (const map of ['labels', 'annotations'] as const) {
-    for (const key of Object.keys(desired.metadata[map] ?? {})) {
-      if (forcedMetadataKey(key)) continue;
-      const mine = entries.some((e) => e.manager === manager && e.operation === 'Apply' && ownsKey(e, map, key));
-      const theirs = entries.some((e) => e.manager !== manager && ownsKey(e, map, key));
-      if (theirs && !mine) drop.push({ map, key });
-    }
-  }
-  return withoutKeys(desired, drop);
-}
-
 /** Whether `live` holds every value of `desired` (objects by key, lists item by item; extra fields allowed). */
 export function holds(live: unknown, desired: unknown): boolean {
   if (Array.isArray(desired)) return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => holds(live[i], d));
@@ -115,7 +91,9 @@ export function drifted(live: KubeObject, desired: KubeObject): boolean {
 
 /**
  * Applies `object` without force; on a field-manager conflict, reports it through `report`, drops the
- * conflicting fields the controller does not force and applies again, forcing the ones it does.
+ * conflicting fields the controller does not force and applies again, forcing the ones it does. Each write
+ * of the object meets (and reports) an unforced field another manager holds again: the controller keeps
+ * stating its value, and only the Service and ConfigMap are rewritten on drift of a forced field.
  */
 export async function applyOwned(api: KubeApi, kind: ResourceKind, namespace: string, object: KubeObject, report: (conflicts: readonly FieldConflict[]) => void): Promise<KubeObject> {
   try {
@@ -141,7 +119,7 @@ export async function configMapToApply(api: KubeApi, job: PerseusTrainingJob, da
   const liveData = (live?.['data'] ?? {}) as Record<string, string>;
   const kept: Record<string, string> = {};
   for (const key of Object.values(CONFIG_MAP_KEYS)) if (liveData[key] !== undefined) kept[key] = liveData[key];
-  return { object: withoutYielded(buildConfigMap(job, { ...kept, ...data }), live, FIELD_MANAGER), existed: live !== undefined };
+  return { object: buildConfigMap(job, { ...kept, ...data }), existed: live !== undefined };
 }
 
 /** `target` with an RFC 7386 JSON merge patch applied (what the server made of the patches before). */
@@ -161,5 +139,5 @@ export function rankToApply(job: PerseusTrainingJob, name: string, cached: Perse
   const spec = jsonMergePatch(cached?.spec ?? {}, patch['spec'] ?? {}) as Record<string, unknown>;
   const labels = ((patch['metadata'] as { labels?: Record<string, string> } | undefined)?.labels ?? {}) as Record<string, string>;
   const node = labels[LABELS.node] ?? cached?.metadata.labels?.[LABELS.node];
-  return withoutYielded(buildRank(job, name, spec as unknown as RankSpec, node), cached as unknown as KubeObject | undefined, FIELD_MANAGER);
+  return buildRank(job, name, spec as unknown as RankSpec, node);
 }

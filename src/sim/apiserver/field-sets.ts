@@ -23,6 +23,14 @@ export function itemCtx(ctx: Ctx): Ctx {
   return { schema: ctx.schema?.items, builtin: ctx.builtin };
 }
 
+/**
+ * Whether map `name` is owned and replaced as a whole: x-kubernetes-map-type atomic in a CRD; in built-in
+ * types every `selector` (a Service's selector map and LabelSelector are atomic in the real types).
+ */
+export function atomicMap(name: string, ctx: Ctx): boolean {
+  return ctx.schema?.['x-kubernetes-map-type'] === 'atomic' || (ctx.builtin && name === 'selector');
+}
+
 export function listKind(name: string, items: readonly Json[], ctx: Ctx): ListKind {
   if (name === 'finalizers') return { type: 'set' };
   if (name === 'ownerReferences') return { type: 'map', keys: ['uid'] };
@@ -87,7 +95,7 @@ export function fieldSetOf(obj: KubeObject | JsonObject, schema: Schema | undefi
 
 function walk(value: Json, name: string, ctx: Ctx): JsonObject {
   if (isObject(value)) {
-    if (ctx.schema?.['x-kubernetes-map-type'] === 'atomic') return {};
+    if (atomicMap(name, ctx)) return {};
     const out: JsonObject = {};
     for (const [k, v] of Object.entries(value)) out[`f:${k}`] = walk(v, k, childCtx(ctx, k));
     return out;

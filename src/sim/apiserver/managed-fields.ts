@@ -1,13 +1,13 @@
 // Server-side apply: field ownership per manager in metadata.managedFields (FieldsV1), conflicts between
 // managers, and the merge of an applied configuration into the live object by list type.
 import { ApiError } from './errors.ts';
-import { childCtx, type Ctx, describePath, ignoredMeta, fieldSetOf, intersectExisting, isItemElement, itemCtx, itemKey, leafPaths, listKind, ownsLeaf, pathToSet, removePathFromSet, removeValueAtPath, unionSets, valueAtPath } from './field-sets.ts';
+import { atomicMap, childCtx, type Ctx, describePath, ignoredMeta, fieldSetOf, intersectExisting, isItemElement, itemCtx, itemKey, leafPaths, listKind, ownsLeaf, pathToSet, removePathFromSet, removeValueAtPath, unionSets, valueAtPath } from './field-sets.ts';
 import { clone, deepEqual, isObject, nowTimestamp, type Json, type JsonObject, type KubeObject, type ManagedFieldsEntry } from './json.ts';
 import type { Schema } from './schema.ts';
 
 function mergeApplied(live: Json | undefined, applied: Json, name: string, ctx: Ctx): Json {
   if (isObject(applied)) {
-    if (ctx.schema?.['x-kubernetes-map-type'] === 'atomic') return clone(applied);
+    if (atomicMap(name, ctx)) return clone(applied);
     const out: JsonObject = isObject(live) ? { ...live } : {};
     for (const [k, v] of Object.entries(applied)) {
       if (v === null) {
