@@ -124,12 +124,10 @@ describeOnServers('controller: faithful pods', function (kind) {
       },
     };
     await h.createJob(jobManifest('gpt', { template }));
-    const sent = await waitFor('the apply of pod gpt-profile-s0', async () =>
-      proxy.writes.find((w) => w.method === 'PATCH' && w.path === `/api/v1/namespaces/${h.ns}/pods/gpt-profile-s0`),
+    const pods = `/api/v1/namespaces/${h.ns}/pods`;
+    const sent = await waitFor('the first write of pod gpt-profile-s0', async () =>
+      proxy.writes.find((w) => w.path === `${pods}/gpt-profile-s0` || (w.path === pods && (w.body as { metadata?: Json } | undefined)?.metadata?.['name'] === 'gpt-profile-s0')),
     );
-    assert.equal(sent.contentType, 'application/apply-patch+yaml');
-    assert.equal(sent.query.get('fieldManager'), 'perseus-operator');
-    assert.equal(sent.query.get('force'), null, 'a pod is applied without force');
     const body = sent.body as { apiVersion: string; kind: string; metadata: Json; spec: Json & { containers: Json[] } };
     assert.equal(body.apiVersion, 'v1');
     assert.equal(body.kind, 'Pod');
@@ -137,6 +135,10 @@ describeOnServers('controller: faithful pods', function (kind) {
     assert.deepEqual(body.spec.containers[0]?.['futureContainerField'], { mode: 'fast' });
     assert.equal((body.metadata['labels'] as Json)['team'], 'vision');
     assert.equal((body.metadata['annotations'] as Json)['example.com/note'], 'kept');
+    assert.equal(sent.method, 'PATCH');
+    assert.equal(sent.contentType, 'application/apply-patch+yaml');
+    assert.equal(sent.query.get('fieldManager'), 'perseus-operator');
+    assert.equal(sent.query.get('force'), null, 'a pod is applied without force');
     // No write of the controller goes through another content type than JSON, merge patch or apply.
     const types = new Set(proxy.writes.map((w) => w.contentType.split(';')[0]));
     for (const t of types) assert.ok(['application/json', 'application/merge-patch+json', 'application/apply-patch+yaml'].includes(t ?? ''), `content type ${t}`);
