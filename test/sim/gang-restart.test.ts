@@ -14,7 +14,7 @@ import { ClientKubeApi, EVENTS, JOBS, kubeConfigFromYaml, PODS, RANKS, type Kube
 import { ClientKubeletApi } from '../../src/sim/kubelet-api.ts';
 import { runSimulation, type SimulationResult } from '../../src/sim/simulate/simulation.ts';
 import { chartIdentities } from '../support/chart-identities.ts';
-import { uniqueSuffix } from '../support/envtest.ts';
+import { controlPlane, uniqueSuffix } from '../support/envtest.ts';
 import { describeOnServers, startTestServer, type TestServer } from '../support/servers.ts';
 import { a100SimulationOptions } from './helpers.ts';
 
@@ -52,10 +52,11 @@ describeOnServers('gang restart: a force-deleted worker pod of a simulated job',
 
   before(async function () {
     this.timeout(300_000);
+    // The chart's identities (and CRDs) outlive this suite: set up before the server records what the suite adds.
+    if (kind === 'kube-apiserver') await chartIdentities(await controlPlane());
     server = await startTestServer(kind);
     dir = mkdtempSync(join(tmpdir(), 'perseus-gang-'));
-    if (server.controlPlane !== undefined) await chartIdentities(server.controlPlane);
-    else await new ClientKubeletApi(kubeConfigFromYaml(server.kubeconfigYaml())).installCrds(allCrds().map((c) => c.crd));
+    if (server.embedded !== undefined) await new ClientKubeletApi(kubeConfigFromYaml(server.kubeconfigYaml())).installCrds(allCrds().map((c) => c.crd));
   });
 
   after(async () => {
