@@ -60,7 +60,14 @@ async function agentKill(ctx: TrialContext): Promise<void> {
   await sleep(downMs);
   const stillLocked = target.gpus.filter((g) => g.lockedGpuClockMhz() !== undefined).length;
   await target.restartAgent();
-  ctx.note(`agent of ${target.name} SIGKILLed with ${locked} GPUs locked (${stillLocked} still locked while it was down), restarted after ${downMs} ms`);
+  const afterStart = target.gpus.filter((g) => g.lockedGpuClockMhz() !== undefined).length;
+  ctx.note(`agent of ${target.name} SIGKILLed with ${locked} GPUs locked (${stillLocked} still locked while it was down), restarted after ${downMs} ms (${afterStart} locked once it started)`);
+  // The restarted agent resets what nothing owns, then applies the plan (or the sweep) again once the
+  // workers are back: its GPUs lock again unless the job ended first.
+  const t0 = Date.now();
+  while (!target.gpus.some((g) => g.lockedGpuClockMhz() !== undefined) && ctx.tracked.status?.completionTime === undefined && Date.now() - t0 < 60_000) await sleep(20);
+  const relocked = target.gpus.filter((g) => g.lockedGpuClockMhz() !== undefined).length;
+  ctx.note(relocked > 0 ? `${relocked} GPUs of ${target.name} locked again ${((Date.now() - t0) / 1000).toFixed(1)} s after the restart (${ctx.tracked.status?.phase ?? ''})` : `no GPU of ${target.name} locked again before the job ended`);
 }
 
 async function podFail(ctx: TrialContext): Promise<void> {
