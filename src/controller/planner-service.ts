@@ -153,13 +153,14 @@ export class PlannerService {
       });
       return;
     }
-    // The sources run through tsx (its loader must reach the worker); the compiled build runs plain .js.
+    // The compiled build runs plain .js. The sources run through tsx, whose loader a worker does not inherit
+    // (nor take from `--import tsx` in its execArgv on Node 20): the worker registers it, then imports the source.
     const compiled = import.meta.url.endsWith('.js');
-    const execArgv = compiled || process.execArgv.includes('tsx') ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
-    const worker = new Worker(new URL(compiled ? './planner-worker.js' : './planner-worker.ts', import.meta.url), {
-      workerData: { profile: req.profile, pipeline: req.pipeline, options: req.options, maxSlowdown: req.maxSlowdown },
-      execArgv,
-    });
+    const workerData = { profile: req.profile, pipeline: req.pipeline, options: req.options, maxSlowdown: req.maxSlowdown };
+    const source = new URL('./planner-worker.ts', import.meta.url).href;
+    const worker = compiled
+      ? new Worker(new URL('./planner-worker.js', import.meta.url), { workerData })
+      : new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`, { eval: true, workerData });
     this.workers.add(worker);
     let settled = false;
     worker.once('message', (msg: { ok: true; frontier: CompactFrontier } | { ok: false; message: string }) => {
