@@ -117,6 +117,7 @@ type Entry = { state: 'solving' } | { state: 'failed'; message: string } | { sta
 export class PlannerService {
   private readonly entries = new Map<string, Entry>();
   private readonly workers = new Set<Worker>();
+  private readonly waiters = new Map<string, (() => void)[]>();
   private closed = false;
 
   constructor(private readonly options: PlannerServiceOptions = {}) {}
@@ -126,10 +127,20 @@ export class PlannerService {
     return this.entries.get(key) ?? { state: 'absent' };
   }
 
-  /** Starts solving `req` unless known; `onDone` runs when the result is in (ready or failed). */
+  /**
+   * Starts solving `req` unless known; `onDone` runs when the result is in (ready or failed), also for a
+   * request of a key already being solved (every job waiting on one frontier hears of it).
+   */
   request(req: SolveRequest, onDone: () => void): void {
-    if (this.entries.has(req.key) || this.closed) return;
+    if (this.closed) return;
+    const waiting = this.waiters.get(req.key);
+    if (waiting !== undefined) {
+      waiting.push(onDone);
+      return;
+    }
+    if (this.entries.has(req.key)) return;
     this.entries.set(req.key, { state: 'solving' });
+    this.waiters.set(req.key, [onDone]);
     const computations = req.pipeline.stages * req.pipeline.microbatches * 2 * (req.pipeline.virtualStages ?? 1);
     const finish = (result: SolvedFrontier | Error): void => {
       if (this.closed) return;
@@ -140,7 +151,9 @@ export class PlannerService {
         this.entries.set(req.key, { state: 'ready', frontier: result.frontier, baseline: result.baseline });
         this.options.onSolved?.(result.solveSeconds, result.frontier.points.length);
       }
-      onDone();
+      const done = this.waiters.get(req.key) ?? [];
+      this.waiters.delete(req.key);
+      for (const f of done) f();
     };
     if (computations <= (this.options.workerThreshold ?? 32)) {
       // Still asynchronous, so decide() sees the same sequence either way.
