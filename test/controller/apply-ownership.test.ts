@@ -2,7 +2,7 @@
 // perseus-operator, another manager's fields survive its writes, and a field another manager took over is
 // reported (Warning event FieldConflict) and taken back only where the controller forces it.
 import assert from 'node:assert/strict';
-import { ClientKubeApi, SERVICES, type KubeObject } from '../../src/kube/client.ts';
+import { ClientKubeApi, CONFIGMAPS, SERVICES, type KubeObject } from '../../src/kube/client.ts';
 import { Harness, jobManifest, waitFor, waitForPhase } from './harness.ts';
 import { describeOnServers } from '../support/servers.ts';
 
@@ -70,5 +70,40 @@ describeOnServers('controller: apply and field ownership', function (kind) {
     const final = await admin.get(SERVICES, h.ns, 'gpt');
     assert.equal(final?.metadata.labels?.['app.kubernetes.io/managed-by'], 'helm');
     assert.equal(final?.metadata.labels?.['team'], 'vision');
+  });
+
+  it("re-applies the ConfigMap with every key it wrote and another manager's label when a forced field changed", async () => {
+    await h.startOperator('a');
+    await h.createJob(jobManifest());
+    await waitForPhase(h, 'gpt', 'Profiling');
+    await waitFor('profiling ranks', async () => {
+      const r = await h.ranks();
+      return r.length === 3 && r.every((x) => x.spec.tokenSha256 !== undefined);
+    });
+    await h.reportProfiles('gpt', 3);
+    await waitForPhase(h, 'gpt', 'Running');
+    const admin = new ClientKubeApi(h.kc);
+    const keys = ['frontier.csv', 'planner.json', 'profile.csv'];
+    const cm = await waitFor('the ConfigMap with its three keys', async () => {
+      const got = await admin.get(CONFIGMAPS, h.ns, 'gpt-perseus');
+      return got !== undefined && keys.every((k) => (got['data'] as Record<string, string> | undefined)?.[k] !== undefined) ? got : undefined;
+    });
+    const data = cm['data'] as Record<string, string>;
+    const owner = cm.metadata.ownerReferences?.[0];
+    assert.equal(owner?.blockOwnerDeletion, true);
+    const someoneElse = new ClientKubeApi(h.kc, { fieldManager: 'someone-else' });
+    await someoneElse.mergePatch(CONFIGMAPS, h.ns, 'gpt-perseus', { metadata: { labels: { team: 'vision' }, ownerReferences: [{ ...owner, blockOwnerDeletion: false }] } });
+    const after = await waitFor('the owner reference restored', async () => {
+      const got = await admin.get(CONFIGMAPS, h.ns, 'gpt-perseus');
+      return got?.metadata.ownerReferences?.[0]?.blockOwnerDeletion === true ? got : undefined;
+    });
+    assert.equal(after.metadata.labels?.['team'], 'vision', "another manager's label survives");
+    assert.deepEqual(after['data'], data, 'every key the controller wrote is still there, unchanged');
+    const message = await waitFor('a FieldConflict event on the ConfigMap', async () =>
+      (await h.events()).find((e) => e.reason === 'FieldConflict' && (e.message ?? '').startsWith('ConfigMap gpt-perseus'))?.message,
+    );
+    // An owner reference is an atomic struct: the conflict names the whole item.
+    assert.match(message, /field \.metadata\.ownerReferences\[uid="[^"]+"\] is also managed by "someone-else"/);
+    assert.match(message, /restored the controller's value/);
   });
 });

@@ -31,6 +31,11 @@ export function atomicMap(name: string, ctx: Ctx): boolean {
   return ctx.schema?.['x-kubernetes-map-type'] === 'atomic' || (ctx.builtin && name === 'selector');
 }
 
+/** Whether the items of list `name` are owned and replaced whole: an OwnerReference is an atomic struct. */
+export function atomicItems(name: string): boolean {
+  return name === 'ownerReferences';
+}
+
 export function listKind(name: string, items: readonly Json[], ctx: Ctx): ListKind {
   if (name === 'finalizers') return { type: 'set' };
   if (name === 'ownerReferences') return { type: 'map', keys: ['uid'] };
@@ -107,7 +112,7 @@ function walk(value: Json, name: string, ctx: Ctx): JsonObject {
     for (const item of value) {
       if (kind.type === 'set') out[itemKey(item, kind)] = {};
       else {
-        const child = isObject(item) ? walk(item, '', itemCtx(ctx)) : {};
+        const child = isObject(item) && !atomicItems(name) ? walk(item, '', itemCtx(ctx)) : {};
         out[itemKey(item, kind)] = { '.': {}, ...child };
       }
     }

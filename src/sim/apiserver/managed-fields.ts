@@ -1,7 +1,7 @@
 // Server-side apply: field ownership per manager in metadata.managedFields (FieldsV1), conflicts between
 // managers, and the merge of an applied configuration into the live object by list type.
 import { ApiError } from './errors.ts';
-import { atomicMap, childCtx, type Ctx, describePath, ignoredMeta, fieldSetOf, intersectExisting, isItemElement, itemCtx, itemKey, leafPaths, listKind, ownsLeaf, pathToSet, removePathFromSet, removeValueAtPath, unionSets, valueAtPath } from './field-sets.ts';
+import { atomicItems, atomicMap, childCtx, type Ctx, describePath, ignoredMeta, fieldSetOf, intersectExisting, isItemElement, itemCtx, itemKey, leafPaths, listKind, ownsLeaf, pathToSet, removePathFromSet, removeValueAtPath, unionSets, valueAtPath } from './field-sets.ts';
 import { clone, deepEqual, isObject, nowTimestamp, type Json, type JsonObject, type KubeObject, type ManagedFieldsEntry } from './json.ts';
 import type { Schema } from './schema.ts';
 
@@ -26,7 +26,7 @@ function mergeApplied(live: Json | undefined, applied: Json, name: string, ctx: 
       const key = itemKey(item, kind);
       const index = out.findIndex((o) => itemKey(o, kind) === key);
       if (index < 0) out.push(clone(item));
-      else if (kind.type === 'map') out[index] = mergeApplied(out[index], item, '', itemCtx(ctx));
+      else if (kind.type === 'map') out[index] = atomicItems(name) ? clone(item) : mergeApplied(out[index], item, '', itemCtx(ctx));
     }
     return out;
   }
@@ -143,7 +143,8 @@ export function serverSideApply(input: ApplyInput): KubeObject {
       const liveValue = valueAtPath(live as unknown as Json, p);
       const appliedValue = valueAtPath(applied as unknown as Json, p);
       const isItem = isItemElement(p[p.length - 1]);
-      if (isItem || deepEqual(liveValue, appliedValue)) continue;
+      // An item conflicts as a whole only when it is atomic (an owner reference); otherwise its fields do.
+      if ((isItem && !atomicItems(p[p.length - 2]?.slice(2) ?? '')) || deepEqual(liveValue, appliedValue)) continue;
       conflicts.push({ owner: e.operation === 'Apply' ? `"${e.manager}"` : `"${e.manager}" using ${e.apiVersion}`, path: p });
       conflictsByEntry.set(e, [...(conflictsByEntry.get(e) ?? []), p]);
     }
