@@ -225,6 +225,13 @@ export class Controller {
     return (this.children.get(kind) ?? []).flatMap((inf) => inf.byIndex(`${namespace}/${job}`));
   }
 
+  /** The planner's state of frontier `k`; a job that finds it being solved is requeued when it is in. */
+  private frontierOf(k: string | undefined, job: string): ReturnType<PlannerService['state']> {
+    const state = this.o.planner.state(k);
+    if (state.state === 'solving' && k !== undefined) this.o.planner.whenSolved(k, () => this.queue.add(job));
+    return state;
+  }
+
   /** One level-triggered pass over job `key` (namespace/name); returns a requeue delay. */
   async reconcile(key: string): Promise<number | undefined> {
     const [namespace = '', name = ''] = key.split('/');
@@ -263,7 +270,7 @@ export class Controller {
       serviceExists,
       configMap: cm === undefined ? undefined : ((cm['data'] ?? {}) as Record<string, string>),
       profileRefData: refObj === undefined ? undefined : ((refObj['data'] ?? {}) as Record<string, string>),
-      frontierOf: (k) => this.o.planner.state(k),
+      frontierOf: (k) => this.frontierOf(k, key),
       nowMs: this.o.clock.now(),
       mintToken: () => this.mintToken(),
       ...(this.nodeWatch === undefined ? {} : { nodes: this.nodeWatch.nodes }),

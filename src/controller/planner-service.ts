@@ -191,6 +191,13 @@ export class PlannerService {
     });
   }
 
+  /** Runs `onDone` once the frontier of `key`, which is being solved, is in; false (and no call) when it is not being solved. */
+  whenSolved(key: string, onDone: () => void): boolean {
+    const waiting = this.waiters.get(key);
+    waiting?.push(onDone);
+    return waiting !== undefined;
+  }
+
   /** Drops cached frontiers not in `keep` (jobs that are gone or finished). */
   retain(keep: ReadonlySet<string>): void {
     for (const [key, entry] of this.entries) if (entry.state !== 'solving' && !keep.has(key)) this.entries.delete(key);

@@ -39,7 +39,7 @@ function request(stages: number, microbatches: number): SolveRequest {
 describe('PlannerService', function () {
   this.timeout(60_000);
 
-  it('tells every requester of one key when its frontier is solved, also those that asked while it was solving', async () => {
+  it('tells every requester of one key when its frontier is solved, also those that asked or waited while it was solving', async () => {
     // Inline solves still finish asynchronously (setImmediate), so the second and third requests arrive mid-solve.
     const planner = new PlannerService({ workerThreshold: 1000 });
     try {
@@ -53,13 +53,16 @@ describe('PlannerService', function () {
         planner.request(req, done('first'));
         assert.equal(planner.state(req.key).state, 'solving');
         planner.request(req, done('second'));
-        planner.request(req, done('third'));
+        // A job that only reads the state while it is solving asks to hear of it too.
+        assert.equal(planner.whenSolved(req.key, done('third')), true);
       });
       await all;
       assert.deepEqual(heard, ['first', 'second', 'third']);
       const state = planner.state(req.key);
       assert.equal(state.state, 'ready');
       assert.ok(state.state === 'ready' && state.frontier.points.length > 0);
+      assert.equal(planner.whenSolved(req.key, () => assert.fail('not being solved')), false);
+      assert.equal(planner.whenSolved('unknown', () => assert.fail('not being solved')), false);
       // A solved key is not solved again: a later request is a no-op (the caller reads the state).
       let again = false;
       planner.request(req, () => (again = true));
