@@ -13,9 +13,14 @@ import { allCrds } from '../../src/api/crds.ts';
 import { ClientKubeApi, EVENTS, JOBS, kubeConfigFromYaml, PODS, RANKS, type KubeApi } from '../../src/kube/client.ts';
 import { ClientKubeletApi } from '../../src/sim/kubelet-api.ts';
 import { runSimulation, type SimulationResult } from '../../src/sim/simulate/simulation.ts';
+import { defaultJob } from '../../src/sim/simulate/job.ts';
+import { createLogger } from '../../src/controller/log.ts';
+import { Operator } from '../../src/controller/operator.ts';
+import { systemClock } from '../../src/kube/clock.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { chartIdentities } from '../support/chart-identities.ts';
 import { controlPlane, uniqueSuffix } from '../support/envtest.ts';
-import { describeOnServers, startTestServer, type TestServer } from '../support/servers.ts';
+import { describeOnServers, kubeRequest, startTestServer, type TestServer } from '../support/servers.ts';
 import { a100SimulationOptions } from './helpers.ts';
 
 const ITERATIONS = 12;
@@ -26,7 +31,7 @@ interface Observed {
   readonly profile: JobStatus['profile'];
 }
 
-/** Polls until the job runs with a plan and all 16 worker pods run, then force-deletes VICTIM. */
+/** Polls until the job runs with a plan and all 16 worker pods run (their ranks know them), then force-deletes VICTIM. */
 async function deleteOneWorkerWhenRunning(api: KubeApi, namespace: string, run: Promise<unknown>): Promise<Observed> {
   let finished = false;
   void run.finally(() => (finished = true)).catch(() => undefined);
@@ -36,13 +41,48 @@ async function deleteOneWorkerWhenRunning(api: KubeApi, namespace: string, run: 
     const status = job?.['status'] as JobStatus | undefined;
     const pods = (await api.list(PODS, namespace)).items.filter((p) => p.metadata.labels?.['perseus.energy/role'] === 'worker');
     const running = pods.filter((p) => (p['status'] as { phase?: string } | undefined)?.phase === 'Running');
-    if (status?.phase === 'Running' && (status.plan?.generation ?? 0) >= 1 && running.length === 16) {
+    // The controller has seen every pod scheduled once each rank records its pod's UID.
+    const recorded = (await api.list(RANKS, namespace)).items.filter((r) => (r['spec'] as { podUid?: string }).podUid !== undefined);
+    if (status?.phase === 'Running' && (status.plan?.generation ?? 0) >= 1 && running.length === 16 && recorded.length === 16) {
       const uids = new Map(pods.map((p) => [p.metadata.name, p.metadata.uid ?? '']));
       assert.ok(await api.delete(PODS, namespace, VICTIM, { gracePeriodSeconds: 0 }), 'deleted the worker pod');
       return { uids, profile: status.profile };
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Once the job runs with every worker pod, marks the node of VICTIM NotReady (again after each simulated-kubelet heartbeat) until the job restarted. */
+async function markNodeNotReadyUntilRestart(kc: KubeConfig, api: KubeApi, namespace: string, run: Promise<unknown>): Promise<string> {
+  let finished = false;
+  void run.finally(() => (finished = true)).catch(() => undefined);
+  let node: string | undefined;
+  for (;;) {
+    if (finished) throw new Error(`the simulation ended before the job restarted (node ${node ?? 'not chosen'})`);
+    const status = (await api.get(JOBS, namespace, 'gpt3'))?.['status'] as JobStatus | undefined;
+    if ((status?.restarts ?? 0) >= 1 && node !== undefined) {
+      // The node comes back (or is replaced): the recreated pods run on Ready nodes.
+      await setReady(kc, node, 'True');
+      return node;
+    }
+    if (node === undefined) {
+      const pods = (await api.list(PODS, namespace)).items.filter((p) => p.metadata.labels?.['perseus.energy/role'] === 'worker');
+      const running = pods.filter((p) => (p['status'] as { phase?: string } | undefined)?.phase === 'Running');
+      if (status?.phase === 'Running' && running.length === 16) node = (pods.find((p) => p.metadata.name === VICTIM)?.['spec'] as { nodeName?: string }).nodeName;
+    }
+    if (node !== undefined) {
+      const current = (await kubeRequest(kc, 'GET', `/api/v1/nodes/${node}`)).body as { status?: { conditions?: { type: string; status: string }[] } };
+      if (current.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'False') await setReady(kc, node, 'False');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function setReady(kc: KubeConfig, node: string, status: 'True' | 'False'): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const condition = { type: 'Ready', status, reason: status === 'True' ? 'KubeletReady' : 'KubeletStopped', message: 'set by the test', lastHeartbeatTime: now, lastTransitionTime: now };
+  const res = await kubeRequest(kc, 'PATCH', `/api/v1/nodes/${node}/status`, { status: { conditions: [condition] } }, { 'Content-Type': 'application/merge-patch+json' });
+  assert.equal(res.status, 200, res.text);
 }
 
 describeOnServers('gang restart: a force-deleted worker pod of a simulated job', function (kind) {
@@ -113,5 +153,40 @@ describeOnServers('gang restart: a force-deleted worker pod of a simulated job',
     assert.equal(events[0]!['type'], 'Warning');
     // kube-apiserver may show the force-deleted pod with a deletionTimestamp before it is gone.
     assert.match(String(events[0]!['message']), new RegExp(`^PodDeleted: pod ${VICTIM} (was|is being) deleted`));
+  });
+  it('a Node NotReady past --node-lost-grace restarts the job (separate controller, wall clock)', async () => {
+    const namespace = `gang-node-${uniqueSuffix()}`;
+    const kubeconfig = join(dir, `${namespace}.kubeconfig`);
+    writeFileSync(kubeconfig, server.kubeconfigYaml());
+    const kc = kubeConfigFromYaml(server.kubeconfigYaml());
+    const api = new ClientKubeApi(kc);
+    const real = server.controlPlane !== undefined;
+    const operator = new Operator({ api: new ClientKubeApi(kc), clock: systemClock, logger: createLogger('error', true), identity: `gang-${namespace}`, nodeLostGraceMs: 500, namespaces: [namespace] });
+    await operator.start();
+    try {
+      // A separate controller works in wall time: its straggler check is off (as in simulate-real.test.ts).
+      // Enough iterations that the job is still training when the grace has passed.
+      const job = defaultJob({ pipelines: 2, iterations: 5 * ITERATIONS, namespace });
+      (job.spec as { straggler: { enabled: boolean } }).straggler.enabled = false;
+      const options = {
+        ...a100SimulationOptions(5 * ITERATIONS, { namespace, kubeconfig, logLevel: 'error', runController: false, schedulePods: server.controlPlane?.scheduler !== true, timeScale: real ? 50 : 200, timeoutMs: real ? 300_000 : 120_000 }),
+        jobs: [job],
+      };
+      const run = runSimulation(options);
+      const lost = await markNodeNotReadyUntilRestart(kc, api, namespace, run);
+      const result = await run;
+      const status = result.jobs[0]!.status;
+      assert.equal(status?.phase, 'Succeeded', `phase ${status?.phase}; conditions ${JSON.stringify(status?.conditions)}`);
+      assert.equal(status?.restarts, 1);
+      assert.ok((status?.failedPods ?? []).length > 0 && status!.failedPods!.every((f) => f.reason === 'NodeLost'), JSON.stringify(status?.failedPods));
+      const events = (await api.list(EVENTS, namespace)).items.filter((e) => e['reason'] === 'GangRestart');
+      assert.equal(events.length, 1);
+      assert.match(String(events[0]!['message']), new RegExp(`^NodeLost: node ${lost} of pod gpt3-p\\d-s\\d has been NotReady for \\d+ s`));
+      const workers = (await api.list(PODS, namespace)).items.filter((p) => p.metadata.labels?.['perseus.energy/role'] === 'worker');
+      assert.equal(workers.length, 16);
+      assert.ok(workers.every((p) => p.metadata.labels?.['perseus.energy/restart-attempt'] === '1'));
+    } finally {
+      await operator.stop();
+    }
   });
 });
