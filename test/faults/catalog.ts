@@ -3,7 +3,7 @@
 import { countEvents } from './observe.ts';
 import type { Fault, TrialContext } from './trial.ts';
 
-const NODE_LOST_GRACE = '5s';
+const NODE_LOST_GRACE = '2s';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function etcdJson(ctx: TrialContext, path: string, body: unknown): Promise<Record<string, unknown>> {
