@@ -28,6 +28,8 @@ export class ChoiceTables {
   private readonly indexOf: Int32Array;
   private readonly finish: Float64Array;
   private readonly latestStart: Float64Array;
+  /** True time with every computation at its fastest option (s), computed on first use. */
+  private fastestSeconds: number | undefined;
 
   constructor(private readonly problem: PlanningProblem) {
     const { dag, specs, specOf } = problem;
@@ -148,6 +150,10 @@ export class ChoiceTables {
     const { dag } = this.problem;
     const { time, energy: optionEnergy, first, size } = this;
     const n = this.n;
+    // No choice is faster than every computation at its fastest option: below that, give up at once
+    // instead of speeding up every computation first (the fastest plan's lookup asks for time 0).
+    if (this.fastestSeconds === undefined) this.fastestSeconds = this.metrics(Int32Array.from(size, (k) => k - 1), 0).timeSeconds;
+    if (this.fastestSeconds > target + 1e-9) return undefined;
     const t = new Float64Array(n);
     for (let guard = 0; guard < 100 * n; guard++) {
       let energy = 0;
