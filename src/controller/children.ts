@@ -2,10 +2,11 @@
 // compares the observed child with the desired one and returns the creates, patches or deletes it needs.
 import { LABELS, podName, rankName, type PodRole, type RankSpec } from '../api/index.ts';
 import type { ChildCreate, DecideContext, JobContext, Observed, PodDelete, RankPatch } from './decision.ts';
+import { jsonEqual } from './json-equal.ts';
 import { buildPod, buildRank, buildService, sha256Hex } from './objects.ts';
 
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return jsonEqual(a, b);
 }
 
 /** Patches that put every rank not yet Idle into Idle mode (the agents reset its clocks). */

@@ -9,6 +9,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import { Informer, objectKey } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import { decide, statusChanged } from './decide.ts';
+import { jsonEqual } from './json-equal.ts';
 import type { Decision, PodInfo } from './decision.ts';
 import type { Logger } from './log.ts';
 import type { ControllerMetrics } from './metrics.ts';
@@ -49,7 +50,7 @@ export function mergeDiff(before: unknown, after: unknown): unknown {
       if (key in before) patch[key] = null;
       continue;
     }
-    if (JSON.stringify(before[key]) === JSON.stringify(after[key])) continue;
+    if (jsonEqual(before[key], after[key])) continue;
     patch[key] = mergeDiff(before[key], after[key]);
   }
   return patch;

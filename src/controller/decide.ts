@@ -3,6 +3,7 @@
 // so a restarted controller continues any phase without re-profiling and without duplicates.
 import { CONFIG_MAP_KEYS, type JobStatus } from '../api/index.ts';
 import { admit, enforceDeadline, suspendOrResume } from './admission.ts';
+import { jsonEqual } from './json-equal.ts';
 import { initialDecision, iso, type Decision, type JobContext, type Observed, type Step } from './decision.ts';
 import { failJob, isFinished, keepFinished } from './finished.ts';
 import { loadProfile, plan, solveRequest } from './planning.ts';
@@ -44,7 +45,7 @@ export function decide(o: Observed): Decision {
   return hasPlan ? run(ctx, d, frontier, request) : plan(ctx, d, frontier, request);
 }
 
-/** Whether the status must be written (any field differs). */
+/** Whether the status must be written (any field differs; the order of keys does not count). */
 export function statusChanged(before: JobStatus | undefined, after: JobStatus): boolean {
-  return JSON.stringify(before ?? {}) !== JSON.stringify(after);
+  return !jsonEqual(before ?? {}, after);
 }
