@@ -46,7 +46,9 @@ process.on('message', (m) => {
       const solves = (await operator.metrics.solveDuration.get()).values;
       const solveSum = solves.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
       const solveCount = solves.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
-      process.send({ type: 'report', durations, errors: await errors(), loopDelayMaxMs: loopDelay.max / 1e6, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, solveSum, solveCount });
+      global.gc?.();
+      const { heapUsed } = process.memoryUsage();
+      process.send({ type: 'report', durations, errors: await errors(), liveHeapMib: heapUsed / 1048576, loopDelayMaxMs: loopDelay.max / 1e6, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, solveSum, solveCount });
     } else if (m.type === 'stop') {
       await operator.stop();
       process.disconnect();

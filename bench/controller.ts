@@ -132,7 +132,7 @@ async function startReal(dir: string): Promise<Server> {
   }
 }
 
-async function setUp(kc: k8s.KubeConfig): Promise<void> {
+async function setUp(kc: k8s.KubeConfig, server: ServerKind): Promise<void> {
   const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -149,6 +149,8 @@ async function setUp(kc: k8s.KubeConfig): Promise<void> {
     }
   }
   await core.createNamespace({ body: { metadata: { name: 'bench' } } });
+  // Pods need their ServiceAccount; without kube-controller-manager nothing creates a namespace's default one.
+  if (server === 'kube-apiserver') await core.createNamespacedServiceAccount({ namespace: 'bench', body: { metadata: { name: 'default' } } });
   await core.createNamespacedConfigMap({ namespace: 'bench', body: { metadata: { name: 'profile' }, data: { 'profile.csv': profileCsv() } } });
 }
 
@@ -162,7 +164,7 @@ class ControllerProcess {
 
   static async start(dist: string, kubeconfig: string, workers: number, cpuProf: string | undefined): Promise<ControllerProcess> {
     const prof = cpuProf === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(cpuProf)];
-    const child = spawn(process.execPath, [...prof, path.join(root, 'bench', 'controller-child.mjs'), dist, kubeconfig, String(workers)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, ['--expose-gc', ...prof, path.join(root, 'bench', 'controller-child.mjs'), dist, kubeconfig, String(workers)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const p = new ControllerProcess(child);
     await p.ask('ready', undefined);
     return p;
@@ -277,7 +279,7 @@ async function runOne(server: ServerKind, size: Size, dist: string, o: ReturnTyp
     const kubeconfig = path.join(dir, `${server}-${size.jobs}.kubeconfig`);
     writeFileSync(kubeconfig, api.kubeconfigYaml);
     const kc = kubeConfigFromYaml(api.kubeconfigYaml);
-    await setUp(kc);
+    await setUp(kc, server);
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     controller = await ControllerProcess.start(dist, kubeconfig, o.workers, o.cpuProf);
     const started = performance.now();
@@ -293,8 +295,8 @@ async function runOne(server: ServerKind, size: Size, dist: string, o: ReturnTyp
     }
     const convergeSeconds = ranks >= wanted ? (performance.now() - started) / 1000 : undefined;
     const cpuSeconds = controller.cpuSeconds();
-    const report = await controller.ask<{ durations: number[]; errors: number; loopDelayMaxMs: number; loopDelayP99Ms: number; solveSum: number; solveCount: number }>('report', { type: 'report' });
-    process.stdout.write(`  event loop delay p99 ${report.loopDelayP99Ms.toFixed(1)} ms, max ${report.loopDelayMaxMs.toFixed(1)} ms; ${report.solveCount} frontier solves, ${(report.solveSum * 1000).toFixed(0)} ms in all\n`);
+    const report = await controller.ask<{ durations: number[]; errors: number; liveHeapMib: number; loopDelayMaxMs: number; loopDelayP99Ms: number; solveSum: number; solveCount: number }>('report', { type: 'report' });
+    process.stdout.write(`  live heap after converging ${report.liveHeapMib.toFixed(0)} MiB; event loop delay p99 ${report.loopDelayP99Ms.toFixed(1)} ms, max ${report.loopDelayMaxMs.toFixed(1)} ms; ${report.solveCount} frontier solves, ${(report.solveSum * 1000).toFixed(0)} ms in all\n`);
     const steady = (await controller.ask<{ durations: number[] }>('resync', { type: 'resync' })).durations.sort((a, b) => a - b);
     const all = [...report.durations].sort((a, b) => a - b);
     const peakRssMib = Math.max(controller.peakRssKib, controller.status('VmHWM')) / 1024;
