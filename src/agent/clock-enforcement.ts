@@ -5,6 +5,7 @@ import { THROTTLE_REASONS, type ClockEventReason, type Gpu } from '../nvml/gpu.t
 import { GpuClockQueue, type ClockChange } from './clock-queue.ts';
 import { PlanIndex } from './plan-index.ts';
 import { ProfileSweep } from './profiler.ts';
+import { TargetedSweep } from './targeted-sweep.ts';
 import type { ErrorReply } from './protocol.ts';
 import type { RankState } from './rank-state.ts';
 import type { AgentLogger, AgentRankSpec, RankKey } from './types.ts';
@@ -145,13 +146,15 @@ export class ClockEnforcement {
     const q = this.queues.get(uuids[0]!)!;
     for (const u of uuids) this.queues.get(u)!.pinMemoryClockMax();
     try {
-      rank.sweep = new ProfileSweep(rank.spec.profiling!, rank.spec.stage, q.graphicsClocksMhz, {
-        setClockMhz: (mhz) => this.setClocks(rank, uuids, mhz),
+      const driver = {
+        setClockMhz: (mhz: number) => this.setClocks(rank, uuids, mhz),
         resetClock: () => {
           for (const u of uuids) this.resetGpu(u, false);
         },
         energyMillijoules: () => this.energyMj(uuids),
-      });
+      };
+      const spec = rank.spec.profiling!;
+      rank.sweep = spec.targets === undefined ? new ProfileSweep(spec, rank.spec.stage, q.graphicsClocksMhz, driver) : new TargetedSweep(spec, rank.spec.stage, q.graphicsClocksMhz, driver);
       rank.sweep.start();
       this.logger.info('Started profiling sweep', { namespace: rank.spec.namespace, rank: rank.spec.name, clocks: rank.sweep.clocksMhz.length });
     } catch (err) {

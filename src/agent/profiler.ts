@@ -10,7 +10,9 @@ export const EARLY_STOP_RISES = 5;
 
 /**
  * The clocks to sweep, highest first: supported clocks within the bounds, at least `clockStrideMhz` apart,
- * or exactly the supported ones among `frequenciesMhz` when the spec lists clocks.
+ * plus the clock just below the highest (the top clocks often differ from the trend: boost, power caps) and
+ * the lowest one (so a fitted model never extrapolates); or exactly the supported ones among
+ * `frequenciesMhz` when the spec lists clocks.
  */
 export function sweepClocksMhz(supportedMhz: readonly number[], spec: ProfilingSweepSpec): number[] {
   const lo = spec.minFrequencyMhz ?? -Infinity;
@@ -25,7 +27,8 @@ export function sweepClocksMhz(supportedMhz: readonly number[], spec: ProfilingS
     const last = out[out.length - 1];
     if (last === undefined || last - f >= Math.max(spec.clockStrideMhz, 1e-9)) out.push(f);
   }
-  return out;
+  const extra = [candidates[1], candidates[candidates.length - 1]].filter((f): f is number => f !== undefined && !out.includes(f));
+  return [...out, ...extra].sort((a, b) => b - a);
 }
 
 /**
@@ -105,11 +108,49 @@ export interface SweepProgress {
   readonly done: boolean;
 }
 
+/** A profiling run of one rank driven by the training loop's messages (the clock sweep or a refinement round). */
+export interface Sweep {
+  readonly clocksMhz: readonly number[];
+  readonly done: boolean;
+  readonly profile: RankProfileResult | undefined;
+  start(): void;
+  progress(): SweepProgress;
+  begin(instruction: Instruction, nowMs: number): void;
+  end(nowMs: number): void;
+  /** Ends an iteration; returns true when the run finished with it. */
+  stepEnd(nowMs: number): boolean;
+}
+
+/** Wall time and energy of a profiling run, from its first sample to its end. */
+export class SweepCost {
+  private firstMs: number | undefined;
+  private firstMj = 0;
+  private lastMs = 0;
+  private lastMj = 0;
+
+  sample(nowMs: number, energyMj: number): void {
+    if (this.firstMs === undefined) {
+      this.firstMs = nowMs;
+      this.firstMj = energyMj;
+    }
+    this.lastMs = Math.max(this.lastMs, nowMs);
+    this.lastMj = Math.max(this.lastMj, energyMj);
+  }
+
+  get seconds(): number {
+    return this.firstMs === undefined ? 0 : (this.lastMs - this.firstMs) / 1000;
+  }
+
+  get energyJoules(): number {
+    return this.firstMs === undefined ? 0 : (this.lastMj - this.firstMj) / 1000;
+  }
+}
+
 /**
  * A profiling sweep driven by the training loop's messages. Call begin/end/stepEnd with the message
  * time; the sweep sets clocks through the driver and returns the profile once done.
  */
-export class ProfileSweep {
+export class ProfileSweep implements Sweep {
   readonly clocksMhz: readonly number[];
   private clockIndex = 0;
   private iterationInClock = 0;
@@ -123,6 +164,7 @@ export class ProfileSweep {
   private readonly timeline = new EnergyTimeline();
   private result: RankProfileResult | undefined;
   private started = false;
+  private readonly cost = new SweepCost();
 
   constructor(
     private readonly spec: ProfilingSweepSpec,
@@ -171,7 +213,9 @@ export class ProfileSweep {
   }
 
   private sample(nowMs: number): void {
-    this.timeline.push(nowMs, this.driver.energyMillijoules());
+    const energyMj = this.driver.energyMillijoules();
+    this.timeline.push(nowMs, energyMj);
+    this.cost.sample(nowMs, energyMj);
   }
 
   begin(instruction: Instruction, nowMs: number): void {
@@ -255,7 +299,7 @@ export class ProfileSweep {
 
   private finish(stoppedEarly: boolean): void {
     const measurements = [...this.rows];
-    const base = { measurements, csv: measurementsToCsv(measurements), stoppedEarly };
+    const base = { measurements, csv: measurementsToCsv(measurements), stoppedEarly, round: this.spec.round ?? 1, seconds: this.cost.seconds, energyJoules: this.cost.energyJoules };
     this.result = this.blockingSeconds > 0 ? { ...base, blockingPowerWatts: this.blockingEnergyJoules / this.blockingSeconds } : base;
     this.driver.resetClock();
   }

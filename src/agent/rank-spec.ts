@@ -20,6 +20,8 @@ export function agentRankSpecOf(obj: KubeObject, previous?: AgentRankSpec): Agen
       ...(profile.frequenciesMhz === undefined ? {} : { frequenciesMhz: profile.frequenciesMhz }),
       ...(profile.minFrequencyMhz === undefined ? {} : { minFrequencyMhz: profile.minFrequencyMhz }),
       ...(profile.maxFrequencyMhz === undefined ? {} : { maxFrequencyMhz: profile.maxFrequencyMhz }),
+      ...(profile.round === undefined ? {} : { round: profile.round }),
+      ...(profile.targets === undefined ? {} : { targets: { forward: profile.targets.forward ?? [], backward: profile.targets.backward ?? [] } }),
     };
     // The agent restarts a sweep when the sweep object changes: keep the previous one when it is equal.
     if (previous?.profiling !== undefined && JSON.stringify(previous.profiling) === JSON.stringify(profiling)) profiling = previous.profiling;

@@ -3,7 +3,7 @@
 import type { TimerHandle } from './clock.ts';
 import { IterationStats } from './iteration-stats.ts';
 import type { PlanIndex } from './plan-index.ts';
-import type { ProfileSweep } from './profiler.ts';
+import type { Sweep } from './profiler.ts';
 import type { RankStatusWriter } from './status-writer.ts';
 import type { AgentRankSpec } from './types.ts';
 
@@ -29,7 +29,7 @@ export interface RankState {
   graceTimer: TimerHandle | undefined;
   plan: PlanIndex | undefined;
   appliedGeneration: number | undefined;
-  sweep: ProfileSweep | undefined;
+  sweep: Sweep | undefined;
   readonly stats: IterationStats;
   lastError: string | undefined;
   readonly status: RankStatusWriter;

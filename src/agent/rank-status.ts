@@ -46,6 +46,9 @@ export function rankStatusPatch(status: AgentRankStatus, spec: AgentRankSpec | u
     throttleReasons: [...status.throttleReasons],
     stageProfile: status.profile === undefined ? null : status.profile.measurements.map((m) => ({ ...m })),
     blockingPowerWatts: status.profile?.blockingPowerWatts ?? null,
+    profileRound: status.profile?.round ?? null,
+    profilingSeconds: status.profile?.seconds ?? null,
+    profilingEnergyJoules: status.profile?.energyJoules ?? null,
     lastReportTime: now,
     conditions,
   };

@@ -21,6 +21,10 @@ export interface ProfilingSweepSpec {
   /** Bounds of the sweep (MHz); default: every supported clock. */
   readonly minFrequencyMhz?: number;
   readonly maxFrequencyMhz?: number;
+  /** Profiling round (1: the clock sweep; later rounds measure `targets`); reported back with the result. */
+  readonly round?: number;
+  /** Refinement round: the clocks to measure per instruction, set per computation as under a plan. */
+  readonly targets?: { readonly forward: readonly number[]; readonly backward: readonly number[] };
 }
 
 /** A rank's FrequencyPlan (PerseusRank spec.plan). */
@@ -62,6 +66,12 @@ export interface RankProfileResult {
   readonly csv: string;
   /** True when the sweep ended early because energy kept rising. */
   readonly stoppedEarly: boolean;
+  /** The spec's round this result answers (1 when the spec names none). */
+  readonly round: number;
+  /** Wall time of the sweep, from its first measured sample to its end (s). */
+  readonly seconds: number;
+  /** Energy of the rank's GPUs over those seconds (J). */
+  readonly energyJoules: number;
 }
 
 /** What the agent reports for a rank (PerseusRank status). */

@@ -139,13 +139,29 @@ const profiling = obj(
     ),
     warmupIterations: int('Iterations run before measuring at each clock.', { minimum: 0, maximum: 1000, default: 2 }),
     iterationsPerClock: int('Iterations measured at each clock.', { minimum: 1, maximum: 1000, default: 5 }),
-    clockStrideMhz: int('Distance between profiled clocks (MHz), from the highest clock down.', { minimum: 1, maximum: 1000, default: 30 }),
+    clockStrideMhz: int(
+      'Distance between the clocks of the first profiling round (MHz), from the highest clock down; that round also measures the clock just below the highest and the lowest one. With refinement, later rounds measure only the clocks a plan would use.',
+      { minimum: 1, maximum: 1000, default: 120 },
+    ),
     frequenciesMhz: arr('Exact SM clocks (MHz) to profile; overrides clockStrideMhz. Unsupported clocks are skipped.', int('SM clock (MHz).', { minimum: 100, maximum: 5000 }), {
       minItems: 1,
       maxItems: 256,
       listType: 'set',
     }),
     earlyStop: bool('Stop lowering the clock of an instruction once its energy rises again (lower clocks are never on the frontier).', { default: true }),
+    refinement: obj(
+      'Model-based refinement after the first round: time and energy are fitted on every supported clock, a plan is sketched on the fitted values, and the clocks it would use without a measurement are measured in the next round (each on iterationsPerClock computations, clocks set per computation). The job is always planned on measured values only.',
+      {
+        maxRounds: int('Rounds after the first; 0 turns refinement off (the plan then uses the first round’s clocks only).', { minimum: 0, maximum: 10, default: 3 }),
+        neighbours: int('Also measure this many unmeasured clocks on each side of every clock the sketched plan uses.', { minimum: 0, maximum: 4, default: 1 }),
+        tolerancePercent: num('Stop when the sketched plan’s energy changed by less than this percentage of the all-max energy since the previous round.', {
+          minimum: 0,
+          maximum: 100,
+          default: 0.05,
+        }),
+      },
+      { default: {} },
+    ),
     timeoutSeconds: int('Profiling fails when it takes longer than this.', { minimum: 10, maximum: 604800, default: 3600 }),
   },
   { default: {} },
@@ -264,6 +280,11 @@ export const jobStatusSchema = obj('Observed state of the job.', {
     configMapName: str('ConfigMap holding profile.csv, frontier.csv and planner.json.'),
     measurements: int('Rows in the profile.', { minimum: 0 }),
     blockingPowerWatts: num('GPU power while blocked on communication (W).'),
+    rounds: int('Profiling rounds run (1: the clock sweep only).', { minimum: 0 }),
+    fittedRows: int('Rows of the fitted model that were never measured (the plan uses none of them; see profile-model.csv).', { minimum: 0 }),
+    gpuSeconds: num('GPU time spent profiling: every profiling rank’s profiling time × its GPUs (s).', { minimum: 0 }),
+    energyJoules: num('Energy of the profiling ranks’ GPUs while profiling (J).', { minimum: 0 }),
+    paybackIterations: num('Training iterations (all pipelines) after which the plan’s savings equal the profiling energy.', { minimum: 0 }),
   }),
   plan: obj('The frequency plan in force.', {
     generation: int('Increases with every plan and replan; ranks report the generation they applied.', { minimum: 0 }),

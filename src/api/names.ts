@@ -90,6 +90,10 @@ export const CONFIG_MAP_KEYS = {
   profile: 'profile.csv',
   frontier: 'frontier.csv',
   planner: 'planner.json',
+  /** Profiling rounds done so far (measured rows, costs); kept for a restarted controller. */
+  profiling: 'profiling.json',
+  /** The fitted model of the last round: every row with a source column (measured or fitted). */
+  profileModel: 'profile-model.csv',
 } as const;
 
 /** The headless service of a job (pods' DNS subdomain for the torch rendezvous). */

@@ -20,6 +20,11 @@ const sweep = obj(
     minFrequencyMhz: int('Lowest clock to profile (MHz).', { minimum: 1 }),
     maxFrequencyMhz: int('Highest clock to profile (MHz).', { minimum: 1 }),
     earlyStop: bool('Stop lowering an instruction’s clock once its energy rises again.'),
+    round: int('Profiling round: 1 is the clock sweep, later rounds measure targets; the agent reports it back as status.profileRound.', { minimum: 1 }),
+    targets: obj('Refinement round: the clocks to measure per instruction (each on iterationsPerClock computations, the clock set per computation); replaces the sweep.', {
+      forward: arr('SM clocks (MHz) of forward computations to measure.', int('SM clock (MHz).', { minimum: 1 }), { maxItems: 256 }),
+      backward: arr('SM clocks (MHz) of backward computations to measure.', int('SM clock (MHz).', { minimum: 1 }), { maxItems: 256 }),
+    }),
   },
   { required: ['warmupIterations', 'iterationsPerClock', 'clockStrideMhz'] },
 );
@@ -96,6 +101,9 @@ export const rankStatusSchema = obj('Observed state of the rank (written by the 
   gpuUuids: arr('UUIDs of the GPUs allocated to the pod.', str('GPU UUID.'), { maxItems: 16 }),
   stageProfile: arr('Profile mode: the measured rows of this rank’s stage. Complete when condition Profiled is True.', measurementSchema, { maxItems: 4096 }),
   blockingPowerWatts: num('GPU power while blocked on communication (W), measured while profiling.', { minimum: 0 }),
+  profileRound: int('The spec.profile.round that stageProfile answers.', { minimum: 1 }),
+  profilingSeconds: num('Wall time of that profiling round on this rank (s).', { minimum: 0 }),
+  profilingEnergyJoules: num('Energy of the rank’s GPUs during that profiling round (J).', { minimum: 0 }),
   appliedPlanGeneration: int('The spec.plan.generation the clocks follow now.', { minimum: 0 }),
   iterations: int('Iterations observed since the applied plan generation took effect.', { minimum: 0 }),
   recentIterationSeconds: arr(

@@ -4,7 +4,8 @@
 // deterministic, so a restarted controller re-derives the same frontier from the stored profile.
 import { Worker } from 'node:worker_threads';
 import type { FrequencyPlan, PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
-import { allMaxPlan, choosePlan, evaluatePlan, solveFrontier, type Frontier, type SolvedPoint } from '../planner/index.ts';
+import { allMaxPlan, choosePlan, evaluatePlan, type Frontier, type SolvedPoint } from '../planner/index.ts';
+import { solveFrontierReaching } from '../planner/reaching.ts';
 import type { FittedPlan } from '../planner/frontier.ts';
 import type { FrontierState, SolveRequest } from './decision.ts';
 
@@ -33,17 +34,18 @@ export interface SolvedFrontier {
 }
 
 /** Solves inline, keeping the planner's own Frontier (full fitting on every lookup). */
-export function solveInline(profile: StageProfile, pipeline: PipelineSpec, options: PlannerOptions): SolvedFrontier {
+export function solveInline(profile: StageProfile, pipeline: PipelineSpec, options: PlannerOptions, maxSlowdown = 1): SolvedFrontier {
   const started = performance.now();
-  const frontier = solveFrontier(profile, pipeline, options);
   const baseline = evaluatePlan(allMaxPlan(profile, pipeline, options.granularity), profile, pipeline, options.blockingPowerWatts);
+  const { frontier } = solveFrontierReaching(profile, pipeline, options, baseline.timeSeconds * maxSlowdown);
   return { frontier, baseline: { timeSeconds: baseline.timeSeconds, energyJoules: baseline.energyJoules }, solveSeconds: (performance.now() - started) / 1000 };
 }
 
 /** Solves and packs a frontier (runs in the worker, or inline). */
 export function solveCompact(profile: StageProfile, pipeline: PipelineSpec, options: PlannerOptions, maxSlowdown: number): CompactFrontier {
   const started = performance.now();
-  const frontier = solveFrontier(profile, pipeline, options);
+  const baseline = evaluatePlan(allMaxPlan(profile, pipeline, options.granularity), profile, pipeline, options.blockingPowerWatts);
+  const { frontier } = solveFrontierReaching(profile, pipeline, options, baseline.timeSeconds * maxSlowdown);
   const first = frontier.planAt(0);
   const shape = first.stages.map((s) => ({ stage: s.stage, computations: s.computations.map((c) => ({ instruction: c.instruction, microbatch: c.microbatch, chunk: c.chunk })) }));
   const perPoint = shape.reduce((n, s) => n + s.computations.length, 0);
@@ -53,7 +55,6 @@ export function solveCompact(profile: StageProfile, pipeline: PipelineSpec, opti
     let k = i * perPoint;
     for (const s of plan.stages) for (const c of s.computations) clocks[k++] = c.frequencyMhz;
   }
-  const baseline = evaluatePlan(allMaxPlan(profile, pipeline, options.granularity), profile, pipeline, options.blockingPowerWatts);
   const targetSeconds = baseline.timeSeconds * maxSlowdown;
   const base = choosePlan(frontier, targetSeconds);
   const baseFit = base.fitted ? { index: base.index, targetSeconds, fit: { plan: base.plan, trueTimeSeconds: base.point.trueTimeSeconds, trueEnergyJoules: base.point.trueEnergyJoules } } : undefined;
@@ -159,7 +160,7 @@ export class PlannerService {
       // Still asynchronous, so decide() sees the same sequence either way.
       setImmediate(() => {
         try {
-          finish(solveInline(req.profile, req.pipeline, req.options));
+          finish(solveInline(req.profile, req.pipeline, req.options, req.maxSlowdown));
         } catch (err) {
           finish(err instanceof Error ? err : new Error(String(err)));
         }

@@ -18,6 +18,7 @@ import {
 } from './decision.ts';
 import { failJob } from './finished.ts';
 import { sha256Hex } from './objects.ts';
+import { parseProfilingState, profilingCost } from './profiling-rounds.ts';
 
 // Lookups on a frontier are deterministic; memoizing them per frontier keeps decide() cheap on resyncs.
 const lookups = new WeakMap<Frontier, Map<number, ReturnType<typeof choosePlan>>>();
@@ -62,6 +63,17 @@ function boundProfile(profile: StageProfile, spec: ValidatedJobSpec): StageProfi
 }
 
 /**
+ * The CSV form has no blocking power: a profile the job measured takes the one its first profiling round
+ * measured (profiling.json, else status.profile), so plans and baselines count the power GPUs draw while
+ * they wait, as the GPUs' energy counters do.
+ */
+function withBlockingPower(parsed: ReturnType<typeof parseStageProfileCsv>, ctx: JobContext | undefined): ReturnType<typeof parseStageProfileCsv> {
+  if (!parsed.ok || parsed.value.blockingPowerWatts !== undefined || ctx === undefined) return parsed;
+  const watts = parseProfilingState(ctx.o.configMap?.[CONFIG_MAP_KEYS.profiling]).blockingPowerWatts ?? ctx.o.job.status?.profile?.blockingPowerWatts;
+  return watts === undefined ? parsed : { ok: true, value: { ...parsed.value, blockingPowerWatts: watts } };
+}
+
+/**
  * The job's stage profile: the stored one, or profileRef's copied into the job's ConfigMap. Waits for a
  * missing profileRef; fails the job, naming the source, on a profile that is invalid or has other stages.
  */
@@ -80,7 +92,7 @@ export function loadProfile(ctx: JobContext, d: Decision, storedCsv: string | un
     }
     csv = text;
   }
-  const parsed = parseStageProfileCsv(csv ?? '');
+  const parsed = withBlockingPower(parseStageProfileCsv(csv ?? ''), storedCsv === undefined ? undefined : ctx);
   const field = storedCsv === undefined ? 'spec.profiling.profileRef' : `ConfigMap ${configMapName(name)} ${CONFIG_MAP_KEYS.profile}`;
   if (!parsed.ok) {
     const message = parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
@@ -114,6 +126,7 @@ export function loadProfile(ctx: JobContext, d: Decision, storedCsv: string | un
         configMapName: configMapName(name),
         measurements: parsed.value.measurements.length,
         ...(parsed.value.blockingPowerWatts === undefined ? {} : { blockingPowerWatts: parsed.value.blockingPowerWatts }),
+        ...profilingCost(parseProfilingState(o.configMap?.[CONFIG_MAP_KEYS.profiling])),
       },
     });
     out = withCondition(ctx, out, JOB_CONDITIONS.profiled, 'True', 'ProfileCollected', `Collected ${parsed.value.measurements.length} measurements`);
@@ -140,6 +153,11 @@ export function plan(ctx: JobContext, d: Decision, frontier: FrontierState, requ
   const f = frontier.frontier;
   const chosen = lookup(f, frontier.baseline.timeSeconds * maxSlowdown);
   const savings = 1 - chosen.point.trueEnergyJoules / frontier.baseline.energyJoules;
+  const savedPerIteration = (frontier.baseline.energyJoules - chosen.point.trueEnergyJoules) * ctx.spec.topology.dataParallel;
+  const profiled = out.status.profile;
+  if (profiled?.energyJoules !== undefined && profiled.energyJoules > 0 && savedPerIteration > 0) {
+    out = withStatus(out, { ...out.status, profile: { ...profiled, paybackIterations: Math.ceil(profiled.energyJoules / savedPerIteration) } });
+  }
   out = withStatus(out, {
     ...out.status,
     plan: {

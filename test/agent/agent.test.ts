@@ -283,8 +283,10 @@ describe('node agent core (fake NVML)', function () {
   it('chooses sweep clocks by stride, bounds, or the exact list', () => {
     const supported = [1410, 1395, 1380, 1365, 1350, 1335, 1320];
     const base = { warmupIterations: 0, iterationsPerClock: 1, clockStrideMhz: 30, earlyStop: true };
-    assert.deepEqual(sweepClocksMhz(supported, base), [1410, 1380, 1350, 1320]);
-    assert.deepEqual(sweepClocksMhz(supported, { ...base, maxFrequencyMhz: 1400, minFrequencyMhz: 1340 }), [1395, 1365]);
+    // The stride from the top, plus the clock just below the top and the lowest one.
+    assert.deepEqual(sweepClocksMhz(supported, base), [1410, 1395, 1380, 1350, 1320]);
+    assert.deepEqual(sweepClocksMhz(supported, { ...base, clockStrideMhz: 60 }), [1410, 1395, 1350, 1320]);
+    assert.deepEqual(sweepClocksMhz(supported, { ...base, maxFrequencyMhz: 1400, minFrequencyMhz: 1340 }), [1395, 1380, 1365, 1350]);
     assert.deepEqual(sweepClocksMhz(supported, { ...base, frequenciesMhz: [1320, 1400, 1395, 1335] }), [1395, 1335, 1320]);
     assert.deepEqual(sweepClocksMhz(supported, { ...base, frequenciesMhz: [1320, 1395], minFrequencyMhz: 1350 }), [1395]);
     assert.deepEqual(sweepClocksMhz(supported, { ...base, frequenciesMhz: [1000] }), []);

@@ -20,7 +20,8 @@ describe('decide', () => {
     const pod = world.pods.get('gpt-profile-s1');
     assert.equal(rank?.spec.mode, 'Profile');
     assert.equal(rank?.spec.podName, 'gpt-profile-s1');
-    assert.equal(rank?.spec.profile?.clockStrideMhz, 30);
+    assert.equal(rank?.spec.profile?.clockStrideMhz, 120);
+    assert.equal(rank?.spec.profile?.round, 1);
     assert.equal(rank?.spec.tokenSha256, sha256Hex(pod?.token ?? 'x'));
     const container = ((pod?.object['spec'] as { containers: { env: { name: string; value: string }[]; resources: { limits: Record<string, number> } }[] }).containers)[0];
     const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
@@ -265,5 +266,83 @@ describe('decide', () => {
     assert.equal(d.creates.length, 0);
     world.step();
     assert.equal(JSON.stringify([...world.ranks.values()].map((r) => r.spec)), before, 'same plans');
+  });
+});
+
+describe('decide: profiling rounds', () => {
+  // The fixture's formula on a 30 MHz grid (the first round measures a spread of it).
+  const truth = ((): ReturnType<typeof syntheticProfile> => {
+    const measurements = [];
+    for (let stage = 0; stage < 3; stage++) {
+      for (const instruction of ['forward', 'backward'] as const) {
+        const base = (instruction === 'forward' ? 0.01 : 0.02) * (1 + 0.15 * stage);
+        for (let f = 1410; f >= 870; f -= 30) {
+          const timeSeconds = base * (1410 / f) ** 0.8;
+          measurements.push({ stage, instruction, frequencyMhz: f, timeSeconds, energyJoules: (90 + 210 * (f / 1410) ** 2.2) * timeSeconds });
+        }
+      }
+    }
+    return { stageCount: 3, measurements, blockingPowerWatts: 70 };
+  })();
+  const key = (m: { stage: number; instruction: string; frequencyMhz: number }): string => `${m.stage}/${m.instruction}/${m.frequencyMhz}`;
+  const done = (message: string) => [{ type: 'Profiled', status: 'True' as const, reason: 'SweepComplete', message, lastTransitionTime: '2025-03-01T00:00:00Z' }];
+
+  it('measures what a plan sketched on the fitted model uses, and plans on measured clocks only', () => {
+    const world = new World(makeJob({ spec: { profiling: { refinement: { maxRounds: 3, neighbours: 1 } } } }));
+    world.untilPhase('Profiling');
+    const clocks = [...new Set(truth.measurements.map((m) => m.frequencyMhz))].sort((a, b) => b - a);
+    const firstRound = new Set([clocks[0]!, clocks[1]!, clocks[clocks.length - 1]!, ...clocks.filter((_, i) => i % 4 === 0)]);
+    assert.ok(firstRound.size < clocks.length, 'the first round leaves clocks unmeasured');
+    for (let s = 0; s < 3; s++) {
+      assert.equal(world.ranks.get(`gpt-p0-s${s}`)?.spec.profile?.round, 1);
+      world.setRankStatus(`gpt-p0-s${s}`, {
+        stageProfile: truth.measurements.filter((m) => m.stage === s && firstRound.has(m.frequencyMhz)),
+        blockingPowerWatts: 70,
+        profileRound: 1,
+        profilingSeconds: 10,
+        profilingEnergyJoules: 2000,
+        conditions: done('round 1'),
+      });
+    }
+    const measured = new Set(truth.measurements.filter((m) => firstRound.has(m.frequencyMhz)).map(key));
+    let rounds = 1;
+    let reports = 0;
+    for (let pass = 0; pass < 40 && world.status.phase === 'Profiling'; pass++) {
+      world.step();
+      for (let s = 0; s < 3; s++) {
+        const spec = world.ranks.get(`gpt-p0-s${s}`)?.spec.profile;
+        const status = world.ranks.get(`gpt-p0-s${s}`)?.status;
+        if (spec?.targets === undefined || status?.profileRound === spec.round) continue;
+        rounds = Math.max(rounds, spec.round ?? 0);
+        const rows = (['forward', 'backward'] as const).flatMap((i) => (spec.targets?.[i] ?? []).map((f) => truth.measurements.find((m) => key(m) === key({ stage: s, instruction: i, frequencyMhz: f }))!));
+        for (const r of rows) {
+          assert.ok(!measured.has(key(r)), `round ${spec.round} asks again for ${key(r)}`);
+          measured.add(key(r));
+        }
+        reports++;
+        world.setRankStatus(`gpt-p0-s${s}`, { stageProfile: rows, profileRound: spec.round!, profilingSeconds: 2, profilingEnergyJoules: 400, conditions: done(`round ${spec.round}`) });
+      }
+    }
+    assert.ok(rounds >= 2, 'at least one refinement round ran');
+    assert.equal(world.status.phase, 'Planning');
+    assert.equal(world.status.profile?.rounds, rounds);
+    assert.equal(world.status.profile?.gpuSeconds, 3 * 10 + 2 * reports, 'GPU-seconds of every round on every rank that measured');
+    assert.equal(world.status.profile?.energyJoules, 3 * 2000 + 400 * reports);
+    const csv = world.configMap?.['profile.csv'] ?? '';
+    const stored = csv.trim().split('\n').slice(1).map((l) => l.split(','));
+    assert.equal(stored.length, measured.size, 'profile.csv holds exactly the measured rows');
+    for (const [stage, instruction, f] of stored) assert.ok(measured.has(`${stage}/${instruction}/${f}`));
+    assert.match(world.configMap?.['profile-model.csv'] ?? '', /,fitted\n/);
+    world.untilPhase('Running');
+    world.step();
+    let checked = 0;
+    for (const rank of world.ranks.values()) {
+      for (const c of rank.spec.plan?.computations ?? []) {
+        assert.ok(measured.has(key({ stage: rank.spec.stage, instruction: c.instruction, frequencyMhz: c.frequencyMhz })), `${rank.metadata.name} ${c.instruction} at ${c.frequencyMhz} MHz was measured`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 0);
+    assert.ok((world.status.profile?.paybackIterations ?? 0) > 0);
   });
 });

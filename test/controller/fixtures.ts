@@ -30,6 +30,8 @@ export function makeJob(overrides: { name?: string; spec?: Record<string, unknow
       topology: { stages: 3, dataParallel: 2, microbatches: 4 },
       template: { spec: { restartPolicy: 'Never', containers: [{ name: 'trainer', image: 'example/train:1' }] } },
       planning: { unitTimeSeconds: 0.001 },
+      // One profiling round: the rows reported are the profile (refinement rounds have their own tests).
+      profiling: { refinement: { maxRounds: 0 } },
       straggler: { window: 3, threshold: 0.1, cooldownSeconds: 0 },
       ...(overrides.spec ?? {}),
     },

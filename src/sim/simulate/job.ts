@@ -27,14 +27,14 @@ export interface DefaultJobOptions {
 
 /**
  * The bundled GPT-3 example (8 stages, 1F1B, A100) sized for a simulation: `pipelines` data-parallel
- * pipelines, a coarser profiling sweep (every 60 MHz, 1 warm-up + 2 measured iterations per clock), a short
+ * pipelines, a shorter profiling sweep (1 warm-up + 2 measured iterations per clock), a short
  * straggler window, and the worker's iteration count in its container env.
  */
 export function defaultJob(o: DefaultJobOptions): JobManifest {
   const base = yaml.load(readFileSync(DEFAULT_JOB_FILE, 'utf8')) as JobManifest;
   const spec = structuredClone(base.spec) as Record<string, Record<string, unknown>>;
   spec['topology'] = { ...spec['topology'], dataParallel: o.pipelines, ...(o.microbatches === undefined ? {} : { microbatches: o.microbatches }) };
-  spec['profiling'] = { ...spec['profiling'], warmupIterations: 1, iterationsPerClock: 2, clockStrideMhz: 60 };
+  spec['profiling'] = { ...spec['profiling'], warmupIterations: 1, iterationsPerClock: 2 };
   spec['straggler'] = { enabled: true, threshold: 0.05, window: 4, cooldownSeconds: 10 };
   spec['runPolicy'] = { backoffLimit: 2 };
   const template = spec['template'] as { metadata?: Record<string, unknown>; spec: { containers: Array<Record<string, unknown>> } };

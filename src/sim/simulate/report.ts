@@ -31,6 +31,8 @@ export interface JobSummary {
   readonly profileCheck: JobResult['profileCheck'];
   readonly totalTrainingEnergyJoules: number;
   readonly profilingIterations: number;
+  /** What profiling cost, as the job's status reports it (agents' energy counters). */
+  readonly profilingCost: { readonly rounds: number; readonly gpuSeconds: number; readonly energyJoules: number; readonly paybackIterations: number | undefined } | undefined;
 }
 
 function mean(records: readonly IterationRecord[]): MeasuredRun | undefined {
@@ -42,6 +44,12 @@ function mean(records: readonly IterationRecord[]): MeasuredRun | undefined {
     e += r.energyJoules;
   }
   return { iterations: records.length, iterationSeconds: t / records.length, iterationEnergyJoules: e / records.length };
+}
+
+function profilingCost(job: JobResult): JobSummary['profilingCost'] {
+  const p = job.status?.profile;
+  if (p?.gpuSeconds === undefined || p.energyJoules === undefined) return undefined;
+  return { rounds: p.rounds ?? 1, gpuSeconds: p.gpuSeconds, energyJoules: p.energyJoules, paybackIterations: p.paybackIterations };
 }
 
 /** The numbers the report shows for one job. */
@@ -69,6 +77,7 @@ export function summarizeJob(job: JobResult, result: SimulationResult): JobSumma
     profileCheck: job.profileCheck,
     totalTrainingEnergyJoules: job.training.reduce((a, r) => a + r.energyJoules, 0),
     profilingIterations: job.profiling.length,
+    profilingCost: profilingCost(job),
   };
 }
 
@@ -91,6 +100,11 @@ export function renderSummary(result: SimulationResult): string {
     lines.push(`Timeline (simulated s): ${s.phases.map((p) => `${p.phase} ${p.atSeconds.toFixed(0)}`).join(' → ')}`);
     if (s.profileCheck !== undefined) {
       lines.push(`Profile: ${s.profileCheck.rows} rows measured by the agents in ${s.profilingIterations} iterations; largest deviation from the GPUs' truth: time ${pct(s.profileCheck.maxTimeErrorRatio)}, energy ${pct(s.profileCheck.maxEnergyErrorRatio)}.`);
+    }
+    if (s.profilingCost !== undefined) {
+      const c = s.profilingCost;
+      const payback = c.paybackIterations === undefined ? '' : `; the plan's savings repay it after ${c.paybackIterations} training iterations`;
+      lines.push(`Profiling cost: ${c.rounds} round(s), ${c.gpuSeconds.toFixed(1)} GPU-seconds, ${(c.energyJoules / 1000).toFixed(1)} kJ${payback}.`);
     }
     lines.push('');
     lines.push('| | iteration time | energy / iteration (all pipelines) | vs all-max |');
