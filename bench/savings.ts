@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envPipePlan } from '../src/planner/baselines/envpipe.ts';
 import { allMaxPlan, choosePlan, evaluatePlan, parseStageProfileCsv, solveFrontier, unwrap } from '../src/planner/index.ts';
+import { runSystem } from './savings-system.ts';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PIPELINES = 16;
@@ -24,13 +25,18 @@ const workloads = [
   { model: 'bloom', gpu: 'a40', power: 70.38 },
 ];
 const unit = Number(process.env.PERSEUS_BENCH_UNIT ?? 0.001);
+// `--system` (or PERSEUS_BENCH_SYSTEM=1) also measures the 12 and 24 micro-batch cells by running the system.
+const system = process.argv.includes('--system') || process.env.PERSEUS_BENCH_SYSTEM === '1';
+const SYSTEM_MICROBATCHES = [12, 24];
+const SYSTEM_ITERATIONS = 40;
+const SYSTEM_TIME_SCALE = 200;
 
-const header = ['workload', 'mb', 'intrinsic %', 'paper %', 'EnvPipe %', ...FACTORS.map((f) => `T′/T=${f} %`), 'paper @1.2 %'];
+const header = ['workload', 'mb', 'intrinsic %', ...(system ? ['system %', 'system slowdown %'] : []), 'paper %', 'EnvPipe %', ...FACTORS.map((f) => `T′/T=${f} %`), 'paper @1.2 %'];
 const rows: string[][] = [header];
 for (const w of workloads) {
   const key = `${w.model}+${w.gpu}`;
   const profile = unwrap(parseStageProfileCsv(readFileSync(path.join(root, 'data/perseus-profiles/stage_profile', `${key}_bf16.csv`), 'utf8')));
-  MICROBATCHES.forEach((mb, mbIndex) => {
+  for (const [mbIndex, mb] of MICROBATCHES.entries()) {
     const pipeline = { stages: 8, microbatches: mb, schedule: '1F1B' as const };
     const baseline = evaluatePlan(allMaxPlan(profile, pipeline), profile, pipeline, w.power);
     const frontier = solveFrontier(profile, pipeline, { unitTimeSeconds: unit, blockingPowerWatts: w.power, costModel: 'exact', granularity: 'Instruction' });
@@ -48,17 +54,20 @@ for (const w of workloads) {
       const after = strag + (PIPELINES - 1) * waitPlan;
       return pct(after, before);
     });
+    const measured = system && SYSTEM_MICROBATCHES.includes(mb) ? await runSystem({ profile, blockingPowerWatts: w.power, gpuName: `${key} (simulated)`, microbatches: mb, pipelines: 2, iterations: SYSTEM_ITERATIONS, timeScale: SYSTEM_TIME_SCALE }) : undefined;
+    const fmt = (x: number | undefined): string => (x === undefined ? '–' : x.toFixed(2));
     rows.push([
       key,
       String(mb),
       pct(intrinsic.energyJoules, baseline.energyJoules),
+      ...(system ? [fmt(measured?.savingsPercent), fmt(measured?.slowdownPercent)] : []),
       PAPER_INTRINSIC[key]?.[mbIndex]?.toFixed(1) ?? '–',
       pct(envpipe.energyJoules, baseline.energyJoules),
       ...stragglerCells,
       mb === 96 ? (PAPER_STRAGGLER_96_12[key]?.toFixed(1) ?? '–') : '',
     ]);
-    process.stderr.write(`done ${key} ${mb}\n`);
-  });
+    process.stderr.write(`done ${key} ${mb}${measured === undefined ? '' : ` (system run ${measured.wallSeconds.toFixed(0)} s wall, profiling ${fmt(measured.profilingGpuSeconds)} GPU-s)`}\n`);
+  }
 }
 const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const [k, r] of rows.entries()) {
@@ -66,3 +75,31 @@ for (const [k, r] of rows.entries()) {
   if (k === 0) process.stdout.write(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n`);
 }
 process.stdout.write(`\nUnit time ${unit * 1000} ms, exact cost model; ${PIPELINES} pipelines, one straggler; savings against all-max clocks at equal or lower true time.\n`);
+if (system) {
+  process.stdout.write(
+    `system %: perseus simulate of the example job (8 stages × 2 pipelines, default profiling rounds, GPU clocks 900 MHz and up, automatic unit time), ${SYSTEM_ITERATIONS} iterations at ${SYSTEM_TIME_SCALE}×, measured on the simulated GPUs.\n`,
+  );
+  await stragglerBySystem();
+}
+
+/** One straggler cell by running the system: GPT-3 on A100, 16 pipelines, pipeline 1 slowed 1.2×. */
+async function stragglerBySystem(): Promise<void> {
+  const w = workloads[0]!;
+  const key = `${w.model}+${w.gpu}`;
+  const profile = unwrap(parseStageProfileCsv(readFileSync(path.join(root, 'data/perseus-profiles/stage_profile', `${key}_bf16.csv`), 'utf8')));
+  const factor = 1.2;
+  const pipeline = { stages: 8, microbatches: 12, schedule: '1F1B' as const };
+  const baseline = evaluatePlan(allMaxPlan(profile, pipeline), profile, pipeline, w.power);
+  const slowTime = baseline.timeSeconds * factor;
+  const waitBase = baseline.energyJoules + w.power * pipeline.stages * (slowTime - baseline.timeSeconds);
+  const before = baseline.energyJoules * factor + (PIPELINES - 1) * waitBase;
+  // The planner's cell for the same case (true profile): the other pipelines at the frontier point for T′.
+  const frontier = solveFrontier(profile, pipeline, { unitTimeSeconds: unit, blockingPowerWatts: w.power, costModel: 'exact', granularity: 'Instruction' });
+  const planned = evaluatePlan(choosePlan(frontier, slowTime).plan, profile, pipeline, w.power);
+  const plannerAfter = baseline.energyJoules * factor + (PIPELINES - 1) * (planned.energyJoules + w.power * pipeline.stages * (slowTime - planned.timeSeconds));
+  const run = await runSystem({ profile, blockingPowerWatts: w.power, gpuName: `${key} (simulated)`, microbatches: 12, pipelines: PIPELINES, iterations: 40, timeScale: 50, straggler: { factor, atIteration: 10 } });
+  const after = run.stragglerIterationEnergyJoules;
+  process.stdout.write(
+    `straggler ${key}, 12 micro-batches, ${PIPELINES} pipelines, pipeline 1 ×${factor} from iteration 10 — planner on the true profile ${((1 - plannerAfter / before) * 100).toFixed(1)} %, system ${after === undefined ? 'n/a' : `${((1 - after / before) * 100).toFixed(1)} %`} (per iteration: all-max with the straggler ${before.toFixed(0)} J as modelled above, planner ${plannerAfter.toFixed(0)} J, measured by the system ${after?.toFixed(0) ?? 'n/a'} J; ${run.wallSeconds.toFixed(0)} s wall)\n`,
+  );
+}
