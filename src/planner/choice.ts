@@ -2,7 +2,6 @@
 // durations, hand remaining true slack back, measure its true time and energy, fit it to a target time,
 // and write it as a FrequencyPlan. The options are flattened into typed arrays: this runs once per point.
 import type { FrequencyPlan, FrontierPoint } from '../api/planner-types.ts';
-import { scheduleTimes } from './dag.ts';
 import { paretoIndexForDuration } from './options.ts';
 import type { PlanningProblem } from './problem.ts';
 
@@ -155,6 +154,8 @@ export class ChoiceTables {
     if (this.fastestSeconds === undefined) this.fastestSeconds = this.metrics(Int32Array.from(size, (k) => k - 1), 0).timeSeconds;
     if (this.fastestSeconds > target + 1e-9) return undefined;
     const t = new Float64Array(n);
+    const ef = this.finish;
+    const lf = this.latestStart;
     for (let guard = 0; guard < 100 * n; guard++) {
       let energy = 0;
       let busy = 0;
@@ -164,7 +165,7 @@ export class ChoiceTables {
         energy += optionEnergy[o]!;
         busy += time[o]!;
       }
-      const { total, earliestFinish: ef, latestFinish: lf } = scheduleTimes(dag, t);
+      const total = this.schedule(t, ef, lf);
       if (total <= target + 1e-9) return { timeSeconds: total, energyJoules: energy + blockingPowerWatts * (dag.stageCount * total - busy) };
       let best = -1;
       let bestRatio = Infinity;
@@ -185,6 +186,27 @@ export class ChoiceTables {
       choice[best]!++;
     }
     return undefined;
+  }
+
+  /** scheduleTimes into this object's buffers: earliest and latest finish under the iteration's length, returned. */
+  private schedule(duration: Float64Array, ef: Float64Array, lf: Float64Array): number {
+    const { topoOrder, predStart, pred, succStart, succ } = this.problem.dag;
+    const n = this.n;
+    let total = 0;
+    for (let k = 0; k < n; k++) {
+      const u = topoOrder[k]!;
+      let es = 0;
+      for (let p = predStart[u]!, end = predStart[u + 1]!; p < end; p++) es = Math.max(es, ef[pred[p]!]!);
+      ef[u] = es + duration[u]!;
+      total = Math.max(total, ef[u]!);
+    }
+    for (let k = n - 1; k >= 0; k--) {
+      const u = topoOrder[k]!;
+      let f = total;
+      for (let p = succStart[u]!, end = succStart[u + 1]!; p < end; p++) f = Math.min(f, lf[succ[p]!]! - duration[succ[p]!]!);
+      lf[u] = f;
+    }
+    return total;
   }
 
   /** The FrequencyPlan of a choice, labelled with `point`'s model time and energy. */
