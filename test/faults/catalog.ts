@@ -1,6 +1,6 @@
 // The faults: each injected once per trial at the point the trial chose, and over (the component back,
 // the network healed) when `inject` resolves. Durations are drawn from the trial's seeded PRNG.
-import { countEvents } from './observe.ts';
+import { admin, countEvents } from './observe.ts';
 import type { Fault, TrialContext } from './trial.ts';
 
 const NODE_LOST_GRACE = '2s';
@@ -28,7 +28,7 @@ async function controllerKill(ctx: TrialContext): Promise<void> {
 
 async function leaseHolder(ctx: TrialContext): Promise<string | undefined> {
   const lease = `perseus-faults-${ctx.namespace}`.slice(0, 63);
-  const res = await ctx.suite.cp.adminRequest('GET', `/apis/coordination.k8s.io/v1/namespaces/${ctx.suite.ids.namespace}/leases/${lease}`).catch(() => undefined);
+  const res = await admin(ctx.suite.cp, 'GET', `/apis/coordination.k8s.io/v1/namespaces/${ctx.suite.ids.namespace}/leases/${lease}`).catch(() => undefined);
   return res?.status === 200 ? (res.body as { spec?: { holderIdentity?: string } }).spec?.holderIdentity : undefined;
 }
 
@@ -82,7 +82,7 @@ async function podEvict(ctx: TrialContext): Promise<void> {
   const pods = runningWorkers(ctx, 'worker');
   if (pods.length === 0) throw new Error('no running worker pod');
   const pod = ctx.rng.pick(pods);
-  const res = await ctx.suite.cp.adminRequest('POST', `/api/v1/namespaces/${ctx.namespace}/pods/${pod}/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: ctx.namespace } });
+  const res = await admin(ctx.suite.cp, 'POST', `/api/v1/namespaces/${ctx.namespace}/pods/${pod}/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: ctx.namespace } });
   ctx.note(`evicted ${pod}: ${res.status}`);
 }
 
@@ -92,7 +92,7 @@ async function nodeNotReady(ctx: TrialContext): Promise<void> {
   const node = ctx.rng.pick(busy.length > 0 ? busy : ctx.parts.nodes);
   ctx.parts.kubelet.silence(node.name, true);
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const res = await ctx.suite.cp.adminRequest(
+  const res = await admin(ctx.suite.cp, 
     'PATCH',
     `/api/v1/nodes/${node.name}/status`,
     { status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'fault suite: node NotReady', lastHeartbeatTime: now, lastTransitionTime: now }] } },
@@ -112,7 +112,7 @@ async function conflicts(ctx: TrialContext): Promise<void> {
   while (Date.now() < until) {
     const targets = [jobPath, `/apis/perseus.energy/v1alpha1/namespaces/${ctx.namespace}/perseusranks/${ctx.job}-p0-s${ctx.rng.int(0, 7)}`, `/api/v1/namespaces/${ctx.namespace}/configmaps/${ctx.job}-perseus`];
     for (const path of targets) {
-      const res = await ctx.suite.cp.adminRequest('PATCH', path, { metadata: { annotations: { 'faults.perseus.energy/writer': String(writes) } } }, 'application/merge-patch+json').catch(() => undefined);
+      const res = await admin(ctx.suite.cp, 'PATCH', path, { metadata: { annotations: { 'faults.perseus.energy/writer': String(writes) } } }, 'application/merge-patch+json').catch(() => undefined);
       if (res?.status === 200) writes++;
     }
     await sleep(ctx.rng.int(20, 100));
@@ -201,7 +201,7 @@ export const FAULTS: readonly Fault[] = [
     phases: ['Pending', 'Profiling', 'Planning', 'Running'],
     deletesJob: true,
     async inject(ctx) {
-      const res = await ctx.suite.cp.adminRequest('DELETE', `/apis/perseus.energy/v1alpha1/namespaces/${ctx.namespace}/perseustrainingjobs/${ctx.job}`);
+      const res = await admin(ctx.suite.cp, 'DELETE', `/apis/perseus.energy/v1alpha1/namespaces/${ctx.namespace}/perseustrainingjobs/${ctx.job}`);
       ctx.note(`job deleted: ${res.status}`);
     },
   },

@@ -18,9 +18,18 @@ const COLLECTIONS = {
 } as const;
 type Collection = keyof typeof COLLECTIONS;
 
+/** `cp.adminRequest` bounded to 15 s: a request caught in a kube-apiserver restart may otherwise never end. */
+export function admin(cp: ControlPlane, method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${method} ${path}: no answer within 15 s`)), 15_000);
+  });
+  return Promise.race([cp.adminRequest(method, path, body, contentType), timeout]).finally(() => clearTimeout(timer));
+}
+
 export async function listOwned(cp: ControlPlane, namespace: string, job: string, collection: Collection): Promise<Obj[] | undefined> {
   try {
-    const res = await cp.adminRequest('GET', `${COLLECTIONS[collection](namespace)}?labelSelector=${encodeURIComponent(`${LABELS.job}=${job}`)}`);
+    const res = await admin(cp, 'GET', `${COLLECTIONS[collection](namespace)}?labelSelector=${encodeURIComponent(`${LABELS.job}=${job}`)}`);
     if (res.status !== 200) return undefined;
     return (res.body as { items: Obj[] }).items;
   } catch {
@@ -141,7 +150,7 @@ export async function checkEndState(cp: ControlPlane, o: { namespace: string; jo
 /** Events of the job (by its UID) with this reason; each Event's count (a recorder may aggregate). */
 export async function countEvents(cp: ControlPlane, namespace: string, jobUid: string | undefined, reason: string): Promise<number> {
   if (jobUid === undefined) return 0;
-  const res = await cp.adminRequest('GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.uid=${jobUid},reason=${reason}`)}`);
+  const res = await admin(cp, 'GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.uid=${jobUid},reason=${reason}`)}`);
   if (res.status !== 200) return 0;
   return (res.body as { items: Array<{ count?: number }> }).items.reduce((n, e) => n + (e.count ?? 1), 0);
 }

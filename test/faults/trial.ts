@@ -11,7 +11,7 @@ import { runSimulation, type SimulationParts, type SimulationResult } from '../.
 import type { ChartIdentities } from '../support/chart-identities.ts';
 import type { ControlPlane } from '../support/envtest.ts';
 import { ControllerProcess } from './controllers.ts';
-import { checkEndState, countEvents, ObjectWatch } from './observe.ts';
+import { admin, checkEndState, countEvents, ObjectWatch } from './observe.ts';
 import type { Prng } from './prng.ts';
 import type { TcpProxy } from './tcp-proxy.ts';
 
@@ -115,12 +115,12 @@ async function reach(ctx: Omit<TrialContext, 'note'>, deadlineMs: number): Promi
 }
 
 async function jobExists(ctx: { suite: Suite; namespace: string; job: string }): Promise<boolean> {
-  const res = await ctx.suite.cp.adminRequest('GET', `/apis/perseus.energy/v1alpha1/namespaces/${ctx.namespace}/perseustrainingjobs/${ctx.job}`).catch(() => undefined);
+  const res = await admin(ctx.suite.cp, 'GET', `/apis/perseus.energy/v1alpha1/namespaces/${ctx.namespace}/perseustrainingjobs/${ctx.job}`).catch(() => undefined);
   return res?.status === 200;
 }
 
 async function jobUid(suite: Suite, namespace: string, job: string): Promise<string | undefined> {
-  const res = await suite.cp.adminRequest('GET', `/apis/perseus.energy/v1alpha1/namespaces/${namespace}/perseustrainingjobs/${job}`).catch(() => undefined);
+  const res = await admin(suite.cp, 'GET', `/apis/perseus.energy/v1alpha1/namespaces/${namespace}/perseustrainingjobs/${job}`).catch(() => undefined);
   return res?.status === 200 ? (res.body as { metadata: { uid: string } }).metadata.uid : undefined;
 }
 
@@ -215,7 +215,7 @@ export async function runTrial(suite: Suite, fault: Fault, seed: number, trial: 
     else if (/"level":"error"/.test(c.log)) note(`controller ${c.identity} logged errors: ${(c.log.match(/.*"level":"error".*/g) ?? []).slice(-2).join(' | ').slice(0, 600)}`);
     await c.stop();
   }
-  await suite.cp.adminRequest('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
+  await admin(suite.cp, 'DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
   return { fault: fault.name, trial, phase, injected, finished, restarts, reprofilings, lost: end.lost, duplicated: end.duplicated, lockedClocks, wallSeconds: (Date.now() - started) / 1000, notes };
 }
 
