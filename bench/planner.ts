@@ -28,10 +28,10 @@ function range(values: readonly number[]): string {
 }
 
 /** `perseus plan` as a child process, `runs` times: wall-clock seconds (and CPU seconds) as fastest–slowest. */
-function wholeProcess(file: string, mb: number, costModel: CostModel, env: NodeJS.ProcessEnv): string {
+function wholeProcess(file: string, mb: number, power: number, costModel: CostModel, env: NodeJS.ProcessEnv): string {
   const walls: number[] = [];
   const cpus: number[] = [];
-  const argv = [process.execPath, path.join(root, 'bin', 'perseus.js'), 'plan', '--profile', file, '--stages', '8', '--microbatches', String(mb), '--cost-model', costModel, '--quiet'];
+  const argv = [process.execPath, path.join(root, 'bin', 'perseus.js'), 'plan', '--profile', file, '--stages', '8', '--microbatches', String(mb), '--blocking-power', String(power), '--cost-model', costModel, '--quiet'];
   for (let r = 0; r < runs; r++) {
     const t0 = performance.now();
     const command = timeTool === undefined ? argv : [timeTool, '-f', 'cpu %U %S', ...argv];
@@ -73,8 +73,8 @@ for (const c of cases) {
     `${((1 - truth.energyJoules / baseline.energyJoules) * 100).toFixed(2)} %`,
     `${seconds.toFixed(2)} (${((cpu.user + cpu.system) / 1e6).toFixed(2)})`,
     ((peak - heap0) / 2 ** 20).toFixed(1),
-    wholeProcess(file, c.mb, c.costModel, { PERSEUS_COMPILED: '0' }),
-    compiled ? wholeProcess(file, c.mb, c.costModel, { PERSEUS_COMPILED: '1' }) : 'no dist/',
+    wholeProcess(file, c.mb, c.power, c.costModel, { PERSEUS_COMPILED: '0' }),
+    compiled ? wholeProcess(file, c.mb, c.power, c.costModel, { PERSEUS_COMPILED: '1' }) : 'no dist/',
   ]);
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
