@@ -102,6 +102,7 @@ interface Server {
 
 async function startEmbedded(dir: string): Promise<Server> {
   const file = path.join(dir, 'embedded.kubeconfig');
+  rmSync(file, { force: true }); // a previous run's file names a server that is gone
   const child = spawn(process.execPath, [path.join(root, 'bin', 'perseus.js'), 'apiserver', '--port', '0', '--kubeconfig-out', file, '--history-size', '200000'], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 300 && !existsSync(file); i++) await sleep(100);
   await sleep(200);
