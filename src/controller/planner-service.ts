@@ -2,6 +2,10 @@
 // (watches, leases, other jobs) never stalls: a 5-stage, 8-microbatch DAG (80 computations) already takes
 // about half a second to solve, which inline would add to every reconcile in flight. Frontiers are cached by their input key; the planner is
 // deterministic, so a restarted controller re-derives the same frontier from the stored profile.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { FrequencyPlan, PipelineSpec, PlannerOptions, StageProfile } from '../api/planner-types.ts';
 import { allMaxPlan, choosePlan, evaluatePlan, type Frontier, type SolvedPoint } from '../planner/index.ts';
@@ -115,6 +119,19 @@ export interface PlannerServiceOptions {
 
 type Entry = { state: 'solving' } | { state: 'failed'; message: string } | { state: 'ready'; frontier: Frontier; baseline: { timeSeconds: number; energyJoules: number } };
 
+/**
+ * tsx's ESM API as a file URL, for a worker that runs the sources. Resolved through createRequire, which
+ * works whether this module was loaded as ESM or (under a CommonJS-transforming loader, as in mocha's
+ * `--require` chain) without `import.meta.resolve`.
+ */
+function tsxApiUrl(): string {
+  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: Record<string, { import?: { default?: string } }> };
+  const entry = pkg.exports?.['./esm/api']?.import?.default;
+  if (entry === undefined) throw new Error(`${manifest} exports no ESM entry for tsx/esm/api`);
+  return pathToFileURL(join(dirname(manifest), entry)).href;
+}
+
 export class PlannerService {
   private readonly entries = new Map<string, Entry>();
   private readonly workers = new Set<Worker>();
@@ -172,9 +189,16 @@ export class PlannerService {
     const compiled = import.meta.url.endsWith('.js');
     const workerData = { profile: req.profile, pipeline: req.pipeline, options: req.options, maxSlowdown: req.maxSlowdown };
     const source = new URL('./planner-worker.ts', import.meta.url).href;
-    const worker = compiled
-      ? new Worker(new URL('./planner-worker.js', import.meta.url), { workerData })
-      : new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`, { eval: true, workerData });
+    let worker: Worker;
+    try {
+      worker = compiled
+        ? new Worker(new URL('./planner-worker.js', import.meta.url), { workerData })
+        : new Worker(`import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`, { eval: true, workerData });
+    } catch (err) {
+      // Never leave the key marked as being solved: the job would wait for it forever.
+      setImmediate(() => finish(err instanceof Error ? err : new Error(String(err))));
+      return;
+    }
     this.workers.add(worker);
     let settled = false;
     worker.once('message', (msg: { ok: true; frontier: CompactFrontier } | { ok: false; message: string }) => {

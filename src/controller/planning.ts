@@ -136,9 +136,11 @@ export function loadProfile(ctx: JobContext, d: Decision, storedCsv: string | un
 }
 
 /** The planner request for a profile (within the GPU bounds); equal inputs give equal keys. */
-export function solveRequest(spec: ValidatedJobSpec, stageProfile: StageProfile): SolveRequest {
+export function solveRequest(spec: ValidatedJobSpec, stageProfile: StageProfile, minUnitTimeSeconds = 0): SolveRequest {
   const profile = boundProfile(stageProfile, spec);
-  const { pipeline, options } = plannerInputs(spec, profile);
+  const inputs = plannerInputs(spec, profile);
+  const pipeline = inputs.pipeline;
+  const options = { ...inputs.options, unitTimeSeconds: Math.max(inputs.options.unitTimeSeconds, minUnitTimeSeconds) };
   const maxSlowdown = spec.planning.maxSlowdown;
   const key = sha256Hex(JSON.stringify({ csv: stageProfileToCsv(profile), pipeline, options, maxSlowdown }));
   return { profile, pipeline, options, maxSlowdown, key };

@@ -18,6 +18,9 @@ import { measuredProfile, modelOf, nextRound, parseProfilingState, profilingCost
 
 type SweepSpec = NonNullable<RankSpec['profile']>;
 
+/** The finest time unit a sketch on the fitted model is solved at (s). */
+export const SKETCH_MIN_UNIT_SECONDS = 0.001;
+
 /** The clock sweep of round 1, from the job's profiling and GPU settings. */
 export function profilingSweep(ctx: JobContext): SweepSpec {
   const { profiling: p, gpu } = ctx.spec;
@@ -49,7 +52,8 @@ function planRound(ctx: JobContext, d: Decision, state: ProfilingState): { plan:
   if (round === 1) return { plan: { round, specs: Array.from({ length: stages }, () => profilingSweep(ctx)) } };
   if (!refining(ctx)) return { finish: { reason: 'refinement is off' } };
   const model = modelOf(state, stages);
-  const request = solveRequest(ctx.spec, model.profile);
+  // A sketch only has to find the clocks a plan would use: 1 ms suffices and solves several times faster.
+  const request = solveRequest(ctx.spec, model.profile, SKETCH_MIN_UNIT_SECONDS);
   const frontier = ctx.o.frontierOf(request.key);
   if (frontier.state === 'failed') return { finish: { reason: `the sketch on the fitted model failed (${frontier.message})`, model: model.rows } };
   if (frontier.state !== 'ready') {

@@ -46,17 +46,22 @@ describe('perseus simulate (end to end)', function () {
   it('measures a profile that matches the simulated GPUs', () => {
     const check = result.jobs[0]!.profileCheck;
     assert.ok(check !== undefined, 'the profile is stored in the job ConfigMap');
-    // 1 warm-up + 2 measured iterations at every 60 MHz from 1410 down to 900: 9 clocks × 8 stages × 2 instructions.
-    assert.equal(check.rows, 144);
+    // Round 1: every 120 MHz from 1410, plus 1395 and the lowest clock ≥ 900: 7 clocks × 8 stages × 2
+    // instructions; later rounds add the clocks the sketched plans use, never a row twice.
+    assert.ok(check.rows > 112, `rows ${check.rows}`);
+    const profile = result.jobs[0]!.status?.profile;
+    assert.ok((profile?.rounds ?? 0) >= 2, `rounds ${profile?.rounds}`);
+    assert.equal(profile?.measurements, check.rows);
+    assert.ok((profile?.gpuSeconds ?? 0) > 0 && (profile?.energyJoules ?? 0) > 0 && (profile?.paybackIterations ?? 0) > 0, JSON.stringify(profile));
     assert.ok(check.maxTimeErrorRatio < 0.01, `time error ${check.maxTimeErrorRatio}`);
     assert.ok(check.maxEnergyErrorRatio < 0.01, `energy error ${check.maxEnergyErrorRatio}`);
   });
 
-  it('keeps the all-max iteration time and saves at least 10 % energy', () => {
+  it('keeps the all-max iteration time and saves at least 15 % energy', () => {
     const s = summarizeJob(result.jobs[0]!, result);
     assert.ok(s.plan !== undefined && s.plan.iterations >= 20, `steady iterations: ${s.plan?.iterations}`);
     assert.ok(Math.abs(s.slowdownRatio!) <= 0.01, `iteration time ${s.plan.iterationSeconds} vs baseline ${s.baseline.iterationSeconds}`);
-    assert.ok(s.savingsRatio! >= 0.1, `savings ${s.savingsRatio}`);
+    assert.ok(s.savingsRatio! >= 0.15, `savings ${s.savingsRatio}`);
     // Sanity of the baseline itself: 8 stages × 12 micro-batches of GPT-3 on A100 at 1410 MHz.
     assert.ok(Math.abs(s.baseline.iterationSeconds - 2.8365) < 0.001, `baseline ${s.baseline.iterationSeconds}`);
   });

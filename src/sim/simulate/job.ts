@@ -34,7 +34,9 @@ export function defaultJob(o: DefaultJobOptions): JobManifest {
   const base = yaml.load(readFileSync(DEFAULT_JOB_FILE, 'utf8')) as JobManifest;
   const spec = structuredClone(base.spec) as Record<string, Record<string, unknown>>;
   spec['topology'] = { ...spec['topology'], dataParallel: o.pipelines, ...(o.microbatches === undefined ? {} : { microbatches: o.microbatches }) };
-  spec['profiling'] = { ...spec['profiling'], warmupIterations: 1, iterationsPerClock: 2 };
+  // Simulated time runs up to the time scale faster than the wall clock, the planner's solves do not: a
+  // sketch that takes 10 s of wall time is over half an hour of simulated profiling at 200×.
+  spec['profiling'] = { ...spec['profiling'], warmupIterations: 1, iterationsPerClock: 2, timeoutSeconds: 86_400 };
   spec['straggler'] = { enabled: true, threshold: 0.05, window: 4, cooldownSeconds: 10 };
   spec['runPolicy'] = { backoffLimit: 2 };
   const template = spec['template'] as { metadata?: Record<string, unknown>; spec: { containers: Array<Record<string, unknown>> } };
