@@ -292,6 +292,13 @@ export class Controller {
     };
   }
 
+  /** Whether the job, with this UID, still exists and is not being deleted (a live read, not the cache). */
+  private async stillExists(job: PerseusTrainingJob): Promise<boolean> {
+    const live = await this.o.api.get(JOBS, job.metadata.namespace ?? 'default', job.metadata.name);
+    const meta = live?.metadata as { uid?: string; deletionTimestamp?: string } | undefined;
+    return meta !== undefined && meta.uid === job.metadata.uid && meta.deletionTimestamp === undefined;
+  }
+
   /** Server-side apply of the job's objects (creates, drifted Service and ConfigMap, rank updates), deletes, then status. */
   private async apply(
     job: PerseusTrainingJob,
@@ -308,6 +315,13 @@ export class Controller {
     if (d.solve !== undefined) {
       const key = `${namespace}/${name}`;
       this.o.planner.request(d.solve, () => this.queue.add(key));
+    }
+    // The cache may still hold a job that was just deleted: an apply that creates a child would then
+    // create an orphan (removed later by the garbage collector). Writes that may create are preceded by a
+    // read of the job itself.
+    if ((d.creates.length > 0 || d.rankPatches.length > 0 || d.configMapData !== undefined) && !(await this.stillExists(job))) {
+      log.info('The job was deleted; its children are not written');
+      return;
     }
     // Another manager's change to a field the controller forces brings the object back to what it applies.
     const { cm, service } = observed;
