@@ -46,7 +46,10 @@ export function plannerInputs(spec: ValidatedJobSpec, profile: StageProfile): { 
     ...(t.virtualStages === undefined ? {} : { virtualStages: t.virtualStages }),
   };
   const options: PlannerOptions = {
-    unitTimeSeconds: spec.planning.unitTimeSeconds ?? autoUnitTimeSeconds(profile, pipeline, { blockingPowerWatts: profile.blockingPowerWatts ?? 0, costModel: spec.planning.costModel }),
+    // A profile of other stages cannot size the solve (the solve reports the mismatch itself).
+    unitTimeSeconds:
+      spec.planning.unitTimeSeconds ??
+      (profile.stageCount === pipeline.stages ? autoUnitTimeSeconds(profile, pipeline, { blockingPowerWatts: profile.blockingPowerWatts ?? 0, costModel: spec.planning.costModel }) : 0.001),
     blockingPowerWatts: profile.blockingPowerWatts ?? 0,
     costModel: spec.planning.costModel,
     granularity: spec.planning.granularity,
