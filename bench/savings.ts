@@ -66,6 +66,7 @@ for (const w of workloads) {
       ...stragglerCells,
       mb === 96 ? (PAPER_STRAGGLER_96_12[key]?.toFixed(1) ?? '–') : '',
     ]);
+    process.stderr.write(`| ${rows[rows.length - 1]!.join(' | ')} |\n`);
     process.stderr.write(`done ${key} ${mb}${measured === undefined ? '' : ` (system run ${measured.wallSeconds.toFixed(0)} s wall, profiling ${fmt(measured.profilingGpuSeconds)} GPU-s)`}\n`);
   }
 }
