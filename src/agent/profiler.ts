@@ -79,11 +79,41 @@ export class EnergyTimeline {
   }
 }
 
-interface Computation {
-  readonly instruction: Instruction;
-  readonly beginMs: number;
-  endMs: number | undefined;
+/** A computation of the iteration in flight: open from its `begin` until its `end` (or the next `begin`). */
+export type OpenComputation<T> = T & { readonly beginMs: number; endMs: number | undefined };
+
+/** The computations of the iteration in flight, as the training loop's begin/end messages delimit them. */
+export class IterationComputations<T extends object> {
+  private list: OpenComputation<T>[] = [];
+
+  get items(): readonly OpenComputation<T>[] {
+    return this.list;
+  }
+
+  /** Opens a computation, closing the previous one if no `end` was sent for it. */
+  begin(item: T, nowMs: number): void {
+    const last = this.list[this.list.length - 1];
+    if (last !== undefined && last.endMs === undefined) last.endMs = nowMs;
+    this.list.push({ ...item, beginMs: nowMs, endMs: undefined });
+  }
+
+  /** Closes the open computation; false when none was open. */
+  end(nowMs: number): boolean {
+    const last = this.list[this.list.length - 1];
+    if (last === undefined || last.endMs !== undefined) return false;
+    last.endMs = nowMs;
+    return true;
+  }
+
+  /** The iteration's computations; the next iteration starts empty. */
+  take(): OpenComputation<T>[] {
+    const out = this.list;
+    this.list = [];
+    return out;
+  }
 }
+
+type Computation = OpenComputation<{ readonly instruction: Instruction }>;
 
 interface ClockAccumulator {
   timeSeconds: Record<Instruction, number>;
@@ -154,7 +184,7 @@ export class ProfileSweep implements Sweep {
   readonly clocksMhz: readonly number[];
   private clockIndex = 0;
   private iterationInClock = 0;
-  private current: Computation[] = [];
+  private readonly computations = new IterationComputations<{ readonly instruction: Instruction }>();
   private acc: ClockAccumulator = ProfileSweep.emptyAccumulator();
   private readonly rows: ProfileMeasurement[] = [];
   private readonly iterationEnergyByClock: number[] = [];
@@ -221,25 +251,19 @@ export class ProfileSweep implements Sweep {
   begin(instruction: Instruction, nowMs: number): void {
     if (this.result || !this.started) return;
     this.sample(nowMs);
-    const last = this.current[this.current.length - 1];
-    if (last !== undefined && last.endMs === undefined) last.endMs = nowMs; // no `end` sent: ends at the next begin
-    this.current.push({ instruction, beginMs: nowMs, endMs: undefined });
+    this.computations.begin({ instruction }, nowMs);
   }
 
   end(nowMs: number): void {
     if (this.result || !this.started) return;
-    const last = this.current[this.current.length - 1];
-    if (last === undefined || last.endMs !== undefined) return;
-    this.sample(nowMs);
-    last.endMs = nowMs;
+    if (this.computations.end(nowMs)) this.sample(nowMs);
   }
 
   /** Ends an iteration; returns true when the sweep finished with it. */
   stepEnd(nowMs: number): boolean {
     if (this.result || !this.started) return false;
     this.sample(nowMs);
-    const comps = this.current;
-    this.current = [];
+    const comps = this.computations.take();
     const warm = this.iterationInClock < this.spec.warmupIterations;
     this.iterationInClock++;
     if (!warm && comps.length > 0) this.measure(comps, nowMs);

@@ -4,7 +4,7 @@
 // no warm-up iterations are spent; the first (partial) iteration is never measured.
 import type { Instruction, ProfileMeasurement } from '../api/planner-types.ts';
 import { measurementsToCsv } from '../planner/profile.ts';
-import { EnergyTimeline, SweepCost, type Sweep, type SweepDriver, type SweepProgress } from './profiler.ts';
+import { EnergyTimeline, IterationComputations, SweepCost, type Sweep, type SweepDriver, type SweepProgress } from './profiler.ts';
 import type { ProfilingSweepSpec, RankProfileResult } from './types.ts';
 
 interface Target {
@@ -15,11 +15,6 @@ interface Target {
   energyJoules: number;
 }
 
-interface TargetedComputation {
-  readonly target: Target | undefined;
-  readonly beginMs: number;
-  endMs: number | undefined;
-}
 
 /** The supported target clocks of `spec` within its bounds, per instruction, highest first. */
 export function targetClocksMhz(supportedMhz: readonly number[], spec: ProfilingSweepSpec): Record<Instruction, number[]> {
@@ -35,7 +30,7 @@ export class TargetedSweep implements Sweep {
   readonly clocksMhz: readonly number[];
   private readonly targets: Target[];
   private readonly samplesPerTarget: number;
-  private current: TargetedComputation[] = [];
+  private readonly computations = new IterationComputations<{ readonly target: Target | undefined }>();
   private measuring = false;
   private started = false;
   private result: RankProfileResult | undefined;
@@ -88,7 +83,7 @@ export class TargetedSweep implements Sweep {
   /** The target of `instruction` with the fewest samples that still needs one (counting those in flight). */
   private nextTarget(instruction: Instruction): Target | undefined {
     const pending = new Map<Target, number>();
-    for (const c of this.current) if (c.target !== undefined) pending.set(c.target, (pending.get(c.target) ?? 0) + 1);
+    for (const c of this.computations.items) if (c.target !== undefined) pending.set(c.target, (pending.get(c.target) ?? 0) + 1);
     let best: Target | undefined;
     let bestCount = Infinity;
     for (const t of this.targets) {
@@ -105,28 +100,21 @@ export class TargetedSweep implements Sweep {
   begin(instruction: Instruction, nowMs: number): void {
     if (this.result || !this.started) return;
     this.sample(nowMs);
-    const last = this.current[this.current.length - 1];
-    if (last !== undefined && last.endMs === undefined) last.endMs = nowMs;
     const target = this.measuring ? this.nextTarget(instruction) : undefined;
     if (target !== undefined) this.driver.setClockMhz(target.frequencyMhz);
     else if (this.measuring) this.driver.resetClock();
-    this.current.push({ target, beginMs: nowMs, endMs: undefined });
+    this.computations.begin({ target }, nowMs);
   }
 
   end(nowMs: number): void {
     if (this.result || !this.started) return;
-    const last = this.current[this.current.length - 1];
-    if (last === undefined || last.endMs !== undefined) return;
-    this.sample(nowMs);
-    last.endMs = nowMs;
+    if (this.computations.end(nowMs)) this.sample(nowMs);
   }
 
   stepEnd(nowMs: number): boolean {
     if (this.result || !this.started) return false;
     this.sample(nowMs);
-    const comps = this.current;
-    this.current = [];
-    for (const c of comps) {
+    for (const c of this.computations.take()) {
       if (c.target === undefined) continue;
       const end = c.endMs ?? nowMs;
       c.target.samples++;
