@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 const [dist, kubeconfig, workers] = process.argv.slice(2);
 const load = (file) => import(pathToFileURL(path.join(dist, file)).href);
 const { Operator } = await load('controller/operator.js');
-const { ClientKubeApi, loadKubeConfig } = await load('kube/client.js');
+const { ClientKubeApi, loadConnection } = await load('kube/client.js');
 const { systemClock } = await load('kube/clock.js');
 const { createLogger } = await load('controller/log.js');
 
@@ -16,10 +16,25 @@ const durations = [];
 // How long the event loop was blocked at worst (watches, leases and every reconcile wait behind it).
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
+const api = new ClientKubeApi(loadConnection(kubeconfig));
+const counts = {};
+const lat = {};
+for (const m of ['list', 'get', 'create', 'mergePatch', 'apply', 'replace', 'delete']) {
+  const orig = api[m].bind(api);
+  api[m] = async (kind, ...rest) => {
+    const k = `${m} ${kind.plural}`;
+    counts[k] = (counts[k] ?? 0) + 1;
+    const t = performance.now();
+    try { return await orig(kind, ...rest); } finally { (lat[k] ??= []).push(performance.now() - t); }
+  };
+}
+process.on('exit', () => {
+  for (const [k, v] of Object.entries(counts)) { const l = lat[k].sort((a, b) => a - b); process.stderr.write(`REQ ${k}: ${v} p50 ${l[Math.floor(l.length/2)].toFixed(1)} p99 ${l[Math.floor(l.length*0.99)].toFixed(1)}\n`); }
+});
 const operator = new Operator({
-  api: new ClientKubeApi(loadKubeConfig(kubeconfig)),
+  api,
   clock: systemClock,
-  logger: createLogger('error', true),
+  logger: createLogger(process.env.PERSEUS_BENCH_LOG_LEVEL ?? 'error', process.env.PERSEUS_BENCH_LOG_LEVEL === undefined),
   identity: 'bench',
   workers: Number(workers),
   onReconciled: (seconds) => durations.push(seconds),

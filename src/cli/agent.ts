@@ -15,7 +15,7 @@ import { AgentSocketServer } from '../agent/socket-server.ts';
 import { parseStaticRanks } from '../agent/static-ranks.ts';
 import type { AgentRankSpec } from '../agent/types.ts';
 import { AGENT_DEFAULT_SOCKET, DEFAULT_GPU_RESOURCE } from '../api/names.ts';
-import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
+import { ClientKubeApi, loadConnection } from '../kube/client.ts';
 import { systemClock as kubeClock } from '../kube/clock.ts';
 import type { GpuProvider } from '../nvml/gpu.ts';
 import { ScaledSimTime } from '../nvml/sim-clock.ts';
@@ -80,8 +80,8 @@ export const command: Command = {
       const staticRanks = values.ranks === undefined ? undefined : ranksFlag(values.ranks);
       const healthPort = intFlag('health-port', values['health-port'], 9401, 0, 65535);
       const standalone = values.ranks !== undefined;
-      const kc = standalone ? undefined : loadKubeConfig(values.kubeconfig);
-      const metricsEndpoint = metricsEndpointOptions(values, { port: 9400, ...(healthPort === 0 ? {} : { otherPort: { flag: 'health-port', port: healthPort } }) }, kc === undefined ? undefined : () => kc);
+      const connection = standalone ? undefined : loadConnection(values.kubeconfig);
+      const metricsEndpoint = metricsEndpointOptions(values, { port: 9400, ...(healthPort === 0 ? {} : { otherPort: { flag: 'health-port', port: healthPort } }) }, connection === undefined ? undefined : () => connection);
       const connectionGraceMs = durationFlag('connection-grace', values['connection-grace'], 30) * 1000;
       const logger = winston.createLogger({ level: process.env.LOG_LEVEL ?? 'info', format: winston.format.json(), transports: [new winston.transports.Console()] });
       const nodeName = values['node-name'] ?? process.env.NODE_NAME ?? hostname();
@@ -101,10 +101,10 @@ export const command: Command = {
       });
       const metrics = new AgentMetrics(nodeName);
       const wiring =
-        kc === undefined
+        connection === undefined
           ? undefined
           : new KubeRankWiring({
-            api: new ClientKubeApi(kc, { fieldManager: 'perseus-agent' }),
+            api: new ClientKubeApi(connection, { fieldManager: 'perseus-agent' }),
             clock: kubeClock,
             nodeName,
             logger,

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import type { Command } from './main.ts';
 import { FlagError, intFlag, parseDurationSeconds, parseFlags, runCommand } from './flags.ts';
 import { systemClock } from '../kube/clock.ts';
-import { ClientKubeApi, loadKubeConfig } from '../kube/client.ts';
+import { ClientKubeApi, loadConnection } from '../kube/client.ts';
 import { DEFAULT_NODE_LOST_GRACE_MS } from '../controller/failures.ts';
 import { createLogger } from '../controller/log.ts';
 import { Operator } from '../controller/operator.ts';
@@ -63,9 +63,9 @@ export const command: Command = {
       }
       const logger = createLogger(values['log-level']);
       const httpPort = intFlag('http-port', values['http-port'], 8080, 0);
-      const kc = loadKubeConfig(values.kubeconfig);
-      const metricsServer = metricsEndpointOptions(values, { port: 8443, otherPort: { flag: 'http-port', port: httpPort } }, () => kc);
-      const api = new ClientKubeApi(kc);
+      const connection = loadConnection(values.kubeconfig);
+      const metricsServer = metricsEndpointOptions(values, { port: 8443, otherPort: { flag: 'http-port', port: httpPort } }, () => connection);
+      const api = new ClientKubeApi(connection);
       const identity = values.identity ?? `${hostname()}-${process.pid}`;
       const operator = new Operator({
         api,

@@ -1,7 +1,7 @@
 // The metrics endpoint flags shared by `perseus controller` and `perseus agent`: --metrics-port,
 // --metrics-secure and --metrics-cert-dir, turned into the options of src/kube/metrics-server.ts.
 import { statSync } from 'node:fs';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../kube/kubeconfig.ts';
 import { KubeAccessReviewer, MetricsAuthorizer } from '../kube/metrics-auth.ts';
 import type { MetricsServerOptions } from '../kube/metrics-server.ts';
 import { boolFlag, FlagError, intFlag } from './flags.ts';
@@ -27,18 +27,18 @@ export function metricsFlagsHelp(defaultPort: number, indent: number): string {
 }
 
 /**
- * The metrics endpoint options (without the source), or undefined when --metrics-port is 0. `kubeConfig`
+ * The metrics endpoint options (without the source), or undefined when --metrics-port is 0. `connection`
  * is called only when the endpoint is secure (the reviews need API access); without one (a standalone
  * agent) the endpoint is plain unless --metrics-secure=true asks for what cannot work. `otherPort` must differ.
  */
 export function metricsEndpointOptions(
   values: { 'metrics-port'?: string | undefined; 'metrics-secure'?: string | undefined; 'metrics-cert-dir'?: string | undefined },
   defaults: { port: number; otherPort?: { flag: string; port: number } },
-  kubeConfig: (() => KubeConfig) | undefined,
+  connection: (() => KubeConnection) | undefined,
 ): Omit<MetricsServerOptions, 'source' | 'onError'> | undefined {
   const port = intFlag('metrics-port', values['metrics-port'], defaults.port, 0, 65535);
-  const secure = boolFlag('metrics-secure', values['metrics-secure'], kubeConfig !== undefined);
-  if (secure && kubeConfig === undefined) throw new FlagError('--metrics-secure: true needs an API server for TokenReview and SubjectAccessReview; without one use --metrics-secure=false');
+  const secure = boolFlag('metrics-secure', values['metrics-secure'], connection !== undefined);
+  if (secure && connection === undefined) throw new FlagError('--metrics-secure: true needs an API server for TokenReview and SubjectAccessReview; without one use --metrics-secure=false');
   const certDir = values['metrics-cert-dir'];
   if (port === 0) return undefined;
   const other = defaults.otherPort;
@@ -53,6 +53,6 @@ export function metricsEndpointOptions(
     }
     if (!isDir) throw new FlagError(`--metrics-cert-dir: expected a directory holding tls.crt and tls.key, got "${certDir}"`);
   }
-  if (!secure || kubeConfig === undefined) return { port };
-  return { port, secure: { authorizer: new MetricsAuthorizer(new KubeAccessReviewer(kubeConfig())), tls: certDir === undefined ? {} : { certDir } } };
+  if (!secure || connection === undefined) return { port };
+  return { port, secure: { authorizer: new MetricsAuthorizer(new KubeAccessReviewer(connection())), tls: certDir === undefined ? {} : { certDir } } };
 }

@@ -1,11 +1,14 @@
-// The one place that talks to the Kubernetes API: loads the connection like every client (in-cluster,
-// --kubeconfig, KUBECONFIG, ~/.kube/config) and offers generic object operations with explicit patch types,
-// server-side apply among them; objects travel as plain JSON.
-import { KubeConfig, V1MicroTime, Watch } from '@kubernetes/client-node';
-import { existsSync } from 'node:fs';
+// The one place that talks to the Kubernetes API: generic object operations with explicit patch types,
+// server-side apply among them, and watches, on a KubeConnection (kubeconfig.ts); objects travel as plain
+// JSON, without the Kubernetes client library (tests, the simulator and benchmarks may use it).
+import { createRequire } from 'node:module';
+import type * as k8s from '@kubernetes/client-node';
 import { GROUP, JOB_NAMES, RANK_NAMES, VERSION } from '../api/names.ts';
 import { toKubeError } from './errors.ts';
-import { rawRequest, type RawRequest } from './raw-request.ts';
+import type { KubeConnection } from './kubeconfig.ts';
+import { rawRequest, streamRequest, type RawRequest } from './raw-request.ts';
+
+export { connectionForUrl, connectionFromFile, connectionFromYaml, inClusterConnection, KubeConnection, loadConnection } from './kubeconfig.ts';
 
 /** A Kubernetes object as JSON. */
 export interface KubeObject {
@@ -93,44 +96,25 @@ export interface KubeApi {
 }
 
 /**
- * Loads the connection: `kubeconfig` (a path) when given, else in-cluster when running in a pod, else
- * KUBECONFIG or ~/.kube/config.
+ * Lease times as MicroTime: RFC 3339 in UTC with exactly six fractional digits
+ * (2026-12-02T18:00:00.123000Z), the form the Lease API requires. `toISOString()` gives that string, so
+ * callers written for the client library's V1MicroTime keep working.
  */
-export function loadKubeConfig(kubeconfig?: string, env: NodeJS.ProcessEnv = process.env): KubeConfig {
-  const kc = new KubeConfig();
-  if (kubeconfig !== undefined) {
-    try {
-      kc.loadFromFile(kubeconfig);
-    } catch (err) {
-      throw new Error(`cannot load kubeconfig ${kubeconfig}: ${(err as Error).message}`, { cause: err });
-    }
-  } else if (env['KUBERNETES_SERVICE_HOST'] !== undefined && existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
+export function microTime(ms: number): { toISOString(): string } {
+  const text = new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  return { toISOString: () => text };
 }
 
-/** A KubeConfig from kubeconfig YAML text (for example the embedded API server's). */
-export function kubeConfigFromYaml(text: string): KubeConfig {
-  const kc = new KubeConfig();
+/**
+ * The client library's KubeConfig from kubeconfig YAML, for bench/controller.ts only (tests and the
+ * simulator use src/kube/library-kubeconfig.ts); loads the library when called, never at import.
+ * @deprecated Import kubeConfigFromYaml from src/kube/library-kubeconfig.ts; this shim goes then.
+ */
+export function kubeConfigFromYaml(text: string): k8s.KubeConfig {
+  const library = createRequire(import.meta.url)('@kubernetes/client-node') as typeof k8s;
+  const kc = new library.KubeConfig();
   kc.loadFromString(text);
   return kc;
-}
-
-/** A KubeConfig for a plain-http server without credentials. */
-export function kubeConfigForUrl(url: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'perseus', server: url, skipTLSVerify: true }],
-    users: [{ name: 'perseus' }],
-    contexts: [{ name: 'perseus', cluster: 'perseus', user: 'perseus', namespace: 'default' }],
-    currentContext: 'perseus',
-  });
-  return kc;
-}
-
-/** Lease times must be V1MicroTime (microsecond RFC 3339), which the Lease API requires. */
-export function microTime(ms: number): Date {
-  return new V1MicroTime(ms);
 }
 
 /** The field manager of the controller's writes (server-side apply and the other writes' managedFields). */
@@ -142,24 +126,22 @@ export function objectPath(kind: ResourceKind, namespace: string, name: string, 
 }
 
 /**
- * The KubeApi on the kubeconfig's connection. Objects travel as plain JSON (rawRequest), never through the
- * client library's typed models, so no field of a newer Kubernetes release is dropped on the way.
+ * The KubeApi on a connection. Objects travel as plain JSON (rawRequest), never through the client
+ * library's typed models, so no field of a newer Kubernetes release is dropped on the way.
  */
 export class ClientKubeApi implements KubeApi {
-  private readonly watcher: Watch;
   readonly fieldManager: string;
 
   constructor(
-    readonly config: KubeConfig,
+    readonly connection: KubeConnection,
     options: { fieldManager?: string } = {},
   ) {
-    this.watcher = new Watch(config);
     this.fieldManager = options.fieldManager ?? FIELD_MANAGER;
   }
 
   private async call<T>(what: string, req: RawRequest): Promise<T> {
     try {
-      return (await rawRequest(this.config, req)) as T;
+      return (await rawRequest(this.connection, req)) as T;
     } catch (err) {
       throw toKubeError(err, what);
     }
@@ -251,18 +233,27 @@ export class ClientKubeApi implements KubeApi {
     onEvent: (event: WatchEvent) => void,
     done: (err: unknown) => void,
   ): Promise<{ abort(): void }> {
-    const query: Record<string, string | number | boolean> = {
-      resourceVersion: options.resourceVersion,
-      allowWatchBookmarks: true,
-      timeoutSeconds: options.timeoutSeconds,
-    };
-    if (options.labelSelector !== undefined) query['labelSelector'] = options.labelSelector;
-    const controller = await this.watcher.watch(
-      collectionPath(kind, namespace),
-      query,
-      (type: string, object: unknown) => onEvent({ type: type as WatchEvent['type'], object: object as WatchEvent['object'] }),
-      (err: unknown) => done(err === null || err === undefined ? null : toKubeError(err, `watch ${kind.plural}`)),
+    const what = `watch ${kind.plural}`;
+    return streamRequest(
+      this.connection,
+      {
+        path: collectionPath(kind, namespace),
+        query: { watch: true, resourceVersion: options.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: options.timeoutSeconds, labelSelector: options.labelSelector },
+      },
+      {
+        onLine: (line) => {
+          let event: { type?: unknown; object?: unknown };
+          try {
+            event = JSON.parse(line) as typeof event;
+          } catch (err) {
+            throw new Error(`${what}: a watch event is not JSON: ${line.slice(0, 200)}`, { cause: err });
+          }
+          if (typeof event.type !== 'string' || typeof event.object !== 'object' || event.object === null) throw new Error(`${what}: expected a watch event {type, object}, got ${line.slice(0, 200)}`);
+          // An ERROR event's object is a Status (code 410: the resourceVersion is too old); callers handle it.
+          onEvent({ type: event.type as WatchEvent['type'], object: event.object as WatchEvent['object'] });
+        },
+        done: (err) => done(err === null ? null : toKubeError(err, what)),
+      },
     );
-    return { abort: () => controller.abort() };
   }
 }

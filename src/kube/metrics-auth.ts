@@ -3,7 +3,8 @@
 // (authentication.k8s.io/v1), the user it names to a SubjectAccessReview (authorization.k8s.io/v1,
 // nonResourceAttributes {path, verb}); decisions are cached for a short TTL so a scrape costs no API call.
 import { createHash } from 'node:crypto';
-import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from './kubeconfig.ts';
+import { rawRequest } from './raw-request.ts';
 
 /** The user a token belongs to, as a TokenReview reports it. */
 export interface ReviewedUser {
@@ -36,23 +37,23 @@ export const DEFAULT_ACCESS_CACHE_TTLS: AccessCacheTtls = { authenticatedMs: 60_
 
 /** Reviews through the API server with the process's own credentials (needs `create` on both reviews). */
 export class KubeAccessReviewer implements AccessReviewer {
-  private readonly authn: AuthenticationV1Api;
-  private readonly authz: AuthorizationV1Api;
-
-  constructor(kc: KubeConfig) {
-    this.authn = kc.makeApiClient(AuthenticationV1Api);
-    this.authz = kc.makeApiClient(AuthorizationV1Api);
-  }
+  constructor(private readonly connection: KubeConnection) {}
 
   async reviewToken(token: string): Promise<ReviewedUser | undefined> {
-    const review = await this.authn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+    const review = (await rawRequest(this.connection, {
+      method: 'POST',
+      path: '/apis/authentication.k8s.io/v1/tokenreviews',
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    })) as { status?: { authenticated?: boolean; user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } } };
     const s = review.status;
     if (s?.authenticated !== true || s.user?.username === undefined) return undefined;
     return { username: s.user.username, ...(s.user.uid === undefined ? {} : { uid: s.user.uid }), ...(s.user.groups === undefined ? {} : { groups: s.user.groups }), ...(s.user.extra === undefined ? {} : { extra: s.user.extra }) };
   }
 
   async reviewAccess(user: ReviewedUser, path: string, verb: string): Promise<{ allowed: boolean; reason: string }> {
-    const review = await this.authz.createSubjectAccessReview({
+    const review = (await rawRequest(this.connection, {
+      method: 'POST',
+      path: '/apis/authorization.k8s.io/v1/subjectaccessreviews',
       body: {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SubjectAccessReview',
@@ -64,7 +65,7 @@ export class KubeAccessReviewer implements AccessReviewer {
           nonResourceAttributes: { path, verb },
         },
       },
-    });
+    })) as { status?: { allowed?: boolean; reason?: string } };
     return { allowed: review.status?.allowed === true, reason: review.status?.reason ?? '' };
   }
 }

@@ -1,9 +1,9 @@
-// Plain-JSON HTTP requests on a kubeconfig's connection (server, TLS, client certificates, tokens, exec
-// plugins): objects go out exactly as built, without the client library's typed models, which drop every
-// field their Kubernetes release does not know.
+// Plain-JSON HTTP requests on a KubeConnection (server, TLS, client certificates, tokens, exec plugins):
+// objects go out exactly as built, without the client library's typed models, which drop every field
+// their Kubernetes release does not know. Watches stream on their own agent.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from './kubeconfig.ts';
 
 /** A non-2xx answer: `code` the HTTP status, `body` the response text (a Status object as JSON). */
 export class HttpStatusError extends Error {
@@ -28,25 +28,27 @@ export interface RawRequest {
   readonly timeoutMs?: number;
 }
 
-// The client library builds a new Agent per request (so a new connection and TLS handshake each time);
-// requests go through one keep-alive Agent per kubeconfig and protocol instead. An Agent keys its idle
-// connections by each request's TLS options, so rotated credentials get new connections. An idle
-// connection is closed after 30 s (before a server's idle timeout can race a new request on it).
-const keepAliveAgents = new WeakMap<KubeConfig, Map<string, http.Agent>>();
+// Requests go through one keep-alive Agent per connection and protocol (not a new connection and TLS
+// handshake each time). An Agent keys its idle connections by each request's TLS options, so rotated
+// client certificates get new connections. An idle connection is closed after 30 s (before a server's
+// idle timeout can race a new request on it). Watches hold their connection for minutes, so they get
+// agents of their own and never take the sockets ordinary requests wait for.
+const keepAliveAgents = new WeakMap<KubeConnection, Map<string, http.Agent>>();
 
-function keepAliveAgent(kc: KubeConfig, protocol: string): http.Agent {
-  let agents = keepAliveAgents.get(kc);
-  if (agents === undefined) keepAliveAgents.set(kc, (agents = new Map()));
-  let agent = agents.get(protocol);
-  if (agent === undefined) agents.set(protocol, (agent = new (protocol === 'http:' ? http.Agent : https.Agent)({ keepAlive: true, timeout: 30_000 })));
+function agentFor(conn: KubeConnection, protocol: string, purpose: 'request' | 'watch'): http.Agent {
+  let agents = keepAliveAgents.get(conn);
+  if (agents === undefined) keepAliveAgents.set(conn, (agents = new Map()));
+  const key = `${purpose} ${protocol}`;
+  let agent = agents.get(key);
+  if (agent === undefined) {
+    const options = purpose === 'request' ? { keepAlive: true, timeout: 30_000 } : { keepAlive: false };
+    agents.set(key, (agent = new (protocol === 'http:' ? http.Agent : https.Agent)(options)));
+  }
   return agent;
 }
 
-/** Sends `req` with the current context's server and credentials; resolves with the parsed JSON answer. */
-export async function rawRequest(kc: KubeConfig, req: RawRequest): Promise<unknown> {
-  const cluster = kc.getCurrentCluster();
-  if (cluster === null) throw new Error('the kubeconfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);
+async function prepare(conn: KubeConnection, req: RawRequest, purpose: 'request' | 'watch'): Promise<{ url: URL; options: https.RequestOptions; payload: Buffer | undefined }> {
+  const url = new URL(conn.server + req.path);
   for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
   const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
   const options: https.RequestOptions = {
@@ -56,9 +58,14 @@ export async function rawRequest(kc: KubeConfig, req: RawRequest): Promise<unkno
       ...(payload === undefined ? {} : { 'Content-Type': req.contentType ?? 'application/json', 'Content-Length': payload.length }),
     },
   };
-  // Sets the agent (TLS material, proxy), the Authorization header and basic auth as the client library does.
-  await kc.applyToHTTPSOptions(options);
-  if (cluster.proxyUrl === undefined) options.agent = keepAliveAgent(kc, url.protocol);
+  await conn.applyTo(options);
+  options.agent = agentFor(conn, url.protocol, purpose);
+  return { url, options, payload };
+}
+
+/** Sends `req` with the connection's server and credentials; resolves with the parsed JSON answer. */
+export async function rawRequest(conn: KubeConnection, req: RawRequest): Promise<unknown> {
+  const { url, options, payload } = await prepare(conn, req, 'request');
   const transport = url.protocol === 'http:' ? http : https;
   return new Promise<unknown>((resolve, reject) => {
     const request = transport.request(url, options, (res) => {
@@ -82,5 +89,85 @@ export async function rawRequest(kc: KubeConfig, req: RawRequest): Promise<unkno
     request.setTimeout(req.timeoutMs ?? 60_000, () => request.destroy(new Error(`${req.method} ${req.path}: no answer within ${req.timeoutMs ?? 60_000} ms`)));
     request.on('error', reject);
     request.end(payload);
+  });
+}
+
+/** A streaming GET: `onLine` gets each newline-terminated line of a 2xx answer. */
+export interface StreamHandlers {
+  onLine(line: string): void;
+  /** Called once: null at a normal end (and after abort), else the failure (HttpStatusError for non-2xx). */
+  done(err: Error | null): void;
+}
+
+/**
+ * Starts a streaming GET (a watch); resolves once the server has answered (or the request failed, after
+ * `done`) with `abort`, which ends the stream and calls done(null) if it had not ended yet.
+ */
+export async function streamRequest(conn: KubeConnection, req: Omit<RawRequest, 'method' | 'body' | 'contentType' | 'timeoutMs'>, handlers: StreamHandlers): Promise<{ abort(): void }> {
+  let ended = false;
+  let request: http.ClientRequest | undefined;
+  const end = (err: Error | null): void => {
+    if (ended) return;
+    ended = true;
+    request?.destroy();
+    handlers.done(err);
+  };
+  const handle = { abort: () => end(null) };
+  let prepared;
+  try {
+    prepared = await prepare(conn, { ...req, method: 'GET' }, 'watch');
+  } catch (err) {
+    end(err instanceof Error ? err : new Error(String(err)));
+    return handle;
+  }
+  const { url, options } = prepared;
+  const transport = url.protocol === 'http:' ? http : https;
+  return new Promise((resolve) => {
+    request = transport.request(url, options, (res) => {
+      resolve(handle);
+      const code = res.statusCode ?? 0;
+      if (code < 200 || code >= 300) {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => end(new HttpStatusError(code, Buffer.concat(chunks).toString('utf8'))));
+        res.on('error', (err) => end(new HttpStatusError(code, Buffer.concat(chunks).toString('utf8') || err.message)));
+        return;
+      }
+      res.setEncoding('utf8');
+      let pending = '';
+      res.on('data', (chunk: string) => {
+        pending += chunk;
+        let newline: number;
+        while (!ended && (newline = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, newline).trim();
+          pending = pending.slice(newline + 1);
+          if (line === '') continue;
+          try {
+            handlers.onLine(line);
+          } catch (err) {
+            end(err instanceof Error ? err : new Error(String(err)));
+          }
+        }
+      });
+      res.on('end', () => {
+        if (pending.trim() !== '' && !ended) {
+          try {
+            handlers.onLine(pending.trim());
+          } catch (err) {
+            end(err instanceof Error ? err : new Error(String(err)));
+          }
+        }
+        end(null);
+      });
+      res.on('error', (err) => end(err));
+      // A server end that dies without a FIN shows as 'aborted'/'close' before 'end'.
+      res.on('close', () => end(res.complete ? null : new Error(`GET ${req.path}: the stream broke off`)));
+    });
+    request.on('socket', (socket) => socket.setKeepAlive(true, 30_000));
+    request.on('error', (err) => {
+      resolve(handle);
+      end(err);
+    });
+    request.end();
   });
 }

@@ -10,7 +10,8 @@ import { agentRankSpecOf } from '../../src/agent/rank-spec.ts';
 import { allCrds } from '../../src/api/crds.ts';
 import type { PerseusRank } from '../../src/api/index.ts';
 import type { StageProfile } from '../../src/api/planner-types.ts';
-import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
+import { ClientKubeApi } from '../../src/kube/client.ts';
+import { connectionOf, kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
 import { systemClock } from '../../src/kube/clock.ts';
 import { ManualSimTime } from '../../src/nvml/sim-clock.ts';
 import { SimulatedGpuProvider } from '../../src/nvml/simulated-gpu.ts';
@@ -77,7 +78,7 @@ describeOnServers('agent Kubernetes wiring', (kind) => {
     await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
     provider = SimulatedGpuProvider.fromProfile(2, profile, new ManualSimTime(), 'node-a');
-    wiring = new KubeRankWiring({ api: new ClientKubeApi(agentKc), clock: systemClock, nodeName: 'node-a' });
+    wiring = new KubeRankWiring({ api: new ClientKubeApi(connectionOf(agentKc)), clock: systemClock, nodeName: 'node-a' });
     const gpusOf: Record<string, string[]> = { 'r1-pod': ['GPU-sim-node-a-0'], 'r2-pod': ['GPU-sim-node-a-1'] };
     agent = new NodeAgent({
       nodeName: 'node-a',

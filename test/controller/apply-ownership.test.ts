@@ -3,6 +3,7 @@
 // reported (Warning event FieldConflict) and taken back only where the controller forces it.
 import assert from 'node:assert/strict';
 import { ClientKubeApi, CONFIGMAPS, SERVICES, type KubeObject } from '../../src/kube/client.ts';
+import { connectionOf } from '../../src/kube/library-kubeconfig.ts';
 import { Harness, jobManifest, waitFor, waitForPhase } from './harness.ts';
 import { describeOnServers } from '../support/servers.ts';
 
@@ -26,7 +27,7 @@ describeOnServers('controller: apply and field ownership', function (kind) {
     await h.startOperator('a');
     await h.createJob(jobManifest());
     await waitForPhase(h, 'gpt', 'Profiling');
-    const admin = new ClientKubeApi(h.kc);
+    const admin = new ClientKubeApi(connectionOf(h.kc));
     const before = await waitFor('the headless Service', () => admin.get(SERVICES, h.ns, 'gpt'));
     const entries = before.metadata['managedFields'] as Entry[];
     assert.equal(entries.find((e) => e.manager === 'perseus-operator')?.operation, 'Apply');
@@ -34,7 +35,7 @@ describeOnServers('controller: apply and field ownership', function (kind) {
 
     // Someone else: a label of its own, another value for a label the controller does not force, and
     // another value for a spec field the controller forces.
-    const someoneElse = new ClientKubeApi(h.kc, { fieldManager: 'someone-else' });
+    const someoneElse = new ClientKubeApi(connectionOf(h.kc), { fieldManager: 'someone-else' });
     await someoneElse.mergePatch(SERVICES, h.ns, 'gpt', {
       metadata: { labels: { team: 'vision', 'app.kubernetes.io/managed-by': 'helm' }, annotations: { 'example.com/owner': 'platform' } },
       spec: { selector: { 'perseus.energy/job': 'other' } },
@@ -82,7 +83,7 @@ describeOnServers('controller: apply and field ownership', function (kind) {
     });
     await h.reportProfiles('gpt', 3);
     await waitForPhase(h, 'gpt', 'Running');
-    const admin = new ClientKubeApi(h.kc);
+    const admin = new ClientKubeApi(connectionOf(h.kc));
     const keys = ['frontier.csv', 'planner.json', 'profile.csv'];
     const cm = await waitFor('the ConfigMap with its three keys', async () => {
       const got = await admin.get(CONFIGMAPS, h.ns, 'gpt-perseus');
@@ -91,7 +92,7 @@ describeOnServers('controller: apply and field ownership', function (kind) {
     const data = cm['data'] as Record<string, string>;
     const owner = cm.metadata.ownerReferences?.[0];
     assert.equal(owner?.blockOwnerDeletion, true);
-    const someoneElse = new ClientKubeApi(h.kc, { fieldManager: 'someone-else' });
+    const someoneElse = new ClientKubeApi(connectionOf(h.kc), { fieldManager: 'someone-else' });
     await someoneElse.mergePatch(CONFIGMAPS, h.ns, 'gpt-perseus', { metadata: { labels: { team: 'vision' }, ownerReferences: [{ ...owner, blockOwnerDeletion: false }] } });
     const after = await waitFor('the owner reference restored', async () => {
       const got = await admin.get(CONFIGMAPS, h.ns, 'gpt-perseus');

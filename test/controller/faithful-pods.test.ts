@@ -3,6 +3,7 @@
 // arrives in the created pods.
 import assert from 'node:assert/strict';
 import { ClientKubeApi, PODS, type KubeObject } from '../../src/kube/client.ts';
+import { connectionOf } from '../../src/kube/library-kubeconfig.ts';
 import { Harness, jobManifest, waitFor, waitForPhase } from './harness.ts';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.ts';
 import { describeOnServers } from '../support/servers.ts';
@@ -113,7 +114,7 @@ describeOnServers('controller: faithful pods', function (kind) {
   });
 
   it('sends the template fields the client library does not know in the pods it applies', async () => {
-    const api = new ClientKubeApi(proxy.kubeConfigFor(h.operatorKc));
+    const api = new ClientKubeApi(connectionOf(proxy.kubeConfigFor(h.operatorKc)));
     await h.startOperator('a', { api });
     const template = {
       metadata: { labels: { team: 'vision' }, annotations: { 'example.com/note': 'kept' } },
@@ -148,7 +149,7 @@ describeOnServers('controller: faithful pods', function (kind) {
     await h.startOperator('a');
     await h.createJob(jobManifest('gpt', { template: { metadata: { labels: { team: 'vision' } }, spec: richSpec } }));
     await waitForPhase(h, 'gpt', 'Profiling');
-    const reader = new ClientKubeApi(h.kc);
+    const reader = new ClientKubeApi(connectionOf(h.kc));
     const pods = await waitFor('three profiling pods', async () => {
       const list = (await reader.list(PODS, h.ns)).items;
       return list.length === 3 ? list : undefined;

@@ -4,7 +4,8 @@ import * as k8s from '@kubernetes/client-node';
 import { allCrds } from '../../src/api/crds.ts';
 import type { PerseusRank, PerseusTrainingJob } from '../../src/api/index.ts';
 import { systemClock } from '../../src/kube/clock.ts';
-import { ClientKubeApi, kubeConfigFromYaml, type KubeObject, type ResourceKind } from '../../src/kube/client.ts';
+import { ClientKubeApi, type KubeObject, type ResourceKind } from '../../src/kube/client.ts';
+import { connectionOf, kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
 import { createLogger } from '../../src/controller/log.ts';
 import { Operator, type OperatorOptions } from '../../src/controller/operator.ts';
 import { chartIdentities } from '../support/chart-identities.ts';
@@ -62,7 +63,7 @@ export class Harness {
     const kc = kubeConfigFromYaml(server.kubeconfigYaml());
     // As plain JSON: the typed model would drop x-kubernetes-preserve-unknown-fields under `properties`.
     const crds: ResourceKind = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition' };
-    for (const { crd } of allCrds()) await new ClientKubeApi(kc).create(crds, undefined as unknown as string, crd as unknown as KubeObject);
+    for (const { crd } of allCrds()) await new ClientKubeApi(connectionOf(kc)).create(crds, undefined as unknown as string, crd as unknown as KubeObject);
     const h = new Harness(server, kc, kc, kc, namespace, namespace);
     await h.core.createNamespace({ body: { metadata: { name: namespace } } });
     return h;
@@ -77,7 +78,7 @@ export class Harness {
 
   async startOperator(identity: string, options: Partial<OperatorOptions> = {}): Promise<Operator> {
     const op = new Operator({
-      api: new ClientKubeApi(this.operatorKc),
+      api: new ClientKubeApi(connectionOf(this.operatorKc)),
       // On the shared real server a controller sees only its test's namespace.
       ...(this.server.kind === 'kube-apiserver' ? { namespaces: [this.ns] } : {}),
       clock: systemClock,

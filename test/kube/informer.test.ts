@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { systemClock } from '../../src/kube/clock.ts';
-import { ClientKubeApi, CONFIGMAPS, kubeConfigFromYaml } from '../../src/kube/client.ts';
+import { ClientKubeApi, CONFIGMAPS } from '../../src/kube/client.ts';
+import { connectionOf, kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { withMetadataOwnership } from '../../src/kube/trim.ts';
 import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
@@ -28,7 +29,7 @@ describe('Informer', function () {
     server = await startApiServer();
     const kc = kubeConfigFromYaml(server.kubeconfigYaml());
     core = kc.makeApiClient(k8s.CoreV1Api);
-    informer = new Informer(new ClientKubeApi(kc), systemClock, { kind: CONFIGMAPS, namespace: 'default', maxBackoffMs: 200 });
+    informer = new Informer(new ClientKubeApi(connectionOf(kc)), systemClock, { kind: CONFIGMAPS, namespace: 'default', maxBackoffMs: 200 });
   });
   afterEach(async () => {
     await informer.stop();
@@ -73,7 +74,7 @@ describeOnServers('Informer cache shape and index', (kind) => {
     server = await startTestServer(kind);
     const kc = kubeConfigFromYaml(server.kubeconfigYaml());
     core = kc.makeApiClient(k8s.CoreV1Api);
-    api = new ClientKubeApi(kc);
+    api = new ClientKubeApi(connectionOf(kc));
     namespace = `informer-${uniqueSuffix()}`;
     await core.createNamespace({ body: { metadata: { name: namespace } } });
   });

@@ -4,7 +4,8 @@
 // ServiceAccount allowed to hold it in the release namespace.
 import assert from 'node:assert/strict';
 import type * as k8s from '@kubernetes/client-node';
-import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
+import { ClientKubeApi } from '../../src/kube/client.ts';
+import { connectionOf, kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
 import { systemClock } from '../../src/kube/clock.ts';
 import { LeaderElector } from '../../src/kube/leader.ts';
 import { waitFor } from '../controller/harness.ts';
@@ -41,7 +42,7 @@ describeOnServers('leader election over a Lease', (kind) => {
   });
 
   const make = (name: string, identity: string, leading: string[]): LeaderElector => {
-    const e = new LeaderElector(new ClientKubeApi(electorKc), systemClock, {
+    const e = new LeaderElector(new ClientKubeApi(connectionOf(electorKc)), systemClock, {
       namespace,
       name,
       identity,

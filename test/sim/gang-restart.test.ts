@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobStatus } from '../../src/api/job.ts';
 import { allCrds } from '../../src/api/crds.ts';
-import { ClientKubeApi, EVENTS, JOBS, kubeConfigFromYaml, PODS, RANKS, type KubeApi } from '../../src/kube/client.ts';
+import { ClientKubeApi, connectionFromYaml, EVENTS, JOBS, PODS, RANKS, type KubeApi } from '../../src/kube/client.ts';
+import { kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
 import { ClientKubeletApi } from '../../src/sim/kubelet-api.ts';
 import { runSimulation, type SimulationResult } from '../../src/sim/simulate/simulation.ts';
 import { defaultJob } from '../../src/sim/simulate/job.ts';
@@ -108,7 +109,7 @@ describeOnServers('gang restart: a force-deleted worker pod of a simulated job',
     const namespace = `gang-${uniqueSuffix()}`;
     const kubeconfig = join(dir, `${namespace}.kubeconfig`);
     writeFileSync(kubeconfig, server.kubeconfigYaml());
-    const api = new ClientKubeApi(kubeConfigFromYaml(server.kubeconfigYaml()));
+    const api = new ClientKubeApi(connectionFromYaml(server.kubeconfigYaml()));
     const real = server.controlPlane !== undefined;
     const options = a100SimulationOptions(ITERATIONS, {
       namespace,
@@ -159,9 +160,9 @@ describeOnServers('gang restart: a force-deleted worker pod of a simulated job',
     const kubeconfig = join(dir, `${namespace}.kubeconfig`);
     writeFileSync(kubeconfig, server.kubeconfigYaml());
     const kc = kubeConfigFromYaml(server.kubeconfigYaml());
-    const api = new ClientKubeApi(kc);
+    const api = new ClientKubeApi(connectionFromYaml(server.kubeconfigYaml()));
     const real = server.controlPlane !== undefined;
-    const operator = new Operator({ api: new ClientKubeApi(kc), clock: systemClock, logger: createLogger('error', true), identity: `gang-${namespace}`, nodeLostGraceMs: 500, namespaces: [namespace] });
+    const operator = new Operator({ api: new ClientKubeApi(connectionFromYaml(server.kubeconfigYaml())), clock: systemClock, logger: createLogger('error', true), identity: `gang-${namespace}`, nodeLostGraceMs: 500, namespaces: [namespace] });
     await operator.start();
     try {
       // A separate controller works in wall time: its straggler check is off (as in simulate-real.test.ts).

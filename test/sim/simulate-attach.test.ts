@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/controller/log.ts';
 import { Operator } from '../../src/controller/operator.ts';
 import { systemClock } from '../../src/kube/clock.ts';
-import { ClientKubeApi, kubeConfigFromYaml } from '../../src/kube/client.ts';
+import { ClientKubeApi, connectionFromYaml } from '../../src/kube/client.ts';
 import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';
 import { summarizeJob } from '../../src/sim/simulate/report.ts';
 import { runSimulation, SimulationError } from '../../src/sim/simulate/simulation.ts';
@@ -33,7 +33,7 @@ describe('perseus simulate --kubeconfig (attached to a separate API server and c
     kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, server.kubeconfigYaml());
     await run(await kubectlPath(), ['--kubeconfig', kubeconfig, 'apply', '-f', 'crds/']);
-    const kc = kubeConfigFromYaml(server.kubeconfigYaml());
+    const kc = connectionFromYaml(server.kubeconfigYaml());
     operator = new Operator({ api: new ClientKubeApi(kc), clock: systemClock, logger: createLogger('error', true), identity: 'attach-test' });
     await operator.start();
   });

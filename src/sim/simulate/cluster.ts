@@ -7,7 +7,8 @@ import type { StageProfile } from '../../api/planner-types.ts';
 import type { AgentLogger } from '../../agent/types.ts';
 import { Operator } from '../../controller/operator.ts';
 import type { Logger } from '../../controller/log.ts';
-import { ClientKubeApi, kubeConfigFromYaml, loadKubeConfig, type KubeApi } from '../../kube/client.ts';
+import { ClientKubeApi, connectionFromFile, connectionFromYaml, type KubeApi } from '../../kube/client.ts';
+import { kubeConfigFromFile, kubeConfigFromYaml } from '../../kube/library-kubeconfig.ts';
 import { ClientKubeletApi } from '../kubelet-api.ts';
 import { startApiServer } from '../apiserver/index.ts';
 import type { Fabric } from './fabric.ts';
@@ -35,16 +36,17 @@ export interface Cluster {
 
 /** Starts the embedded API server (or attaches), installs the CRDs there, and creates the jobs' namespaces. */
 export async function startCluster(o: ClusterOptions, teardown: Teardown): Promise<Cluster> {
-  let kc;
+  let api: KubeApi;
+  let kubelet: ClientKubeletApi;
   if (o.kubeconfig === undefined) {
     const server = await startApiServer();
     teardown.push(() => server.stop());
-    kc = kubeConfigFromYaml(server.kubeconfigYaml());
+    api = new ClientKubeApi(connectionFromYaml(server.kubeconfigYaml()));
+    kubelet = new ClientKubeletApi(kubeConfigFromYaml(server.kubeconfigYaml()));
   } else {
-    kc = loadKubeConfig(o.kubeconfig);
+    api = new ClientKubeApi(connectionFromFile(o.kubeconfig));
+    kubelet = new ClientKubeletApi(kubeConfigFromFile(o.kubeconfig));
   }
-  const api: KubeApi = new ClientKubeApi(kc);
-  const kubelet = new ClientKubeletApi(kc);
   const embedded = o.kubeconfig === undefined;
   if (embedded) await kubelet.installCrds(allCrds().map((c) => c.crd));
   for (const ns of o.namespaces) await kubelet.ensureNamespace(ns);

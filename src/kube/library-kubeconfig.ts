@@ -1,0 +1,27 @@
+// The Kubernetes client library's KubeConfig, for tests, the simulator's kubelet and benchmarks, which use
+// the library's typed APIs. The controller and the agent never import this file (it loads ~75 MiB).
+import * as k8s from '@kubernetes/client-node';
+import { connectionFromYaml, type KubeConnection } from './kubeconfig.ts';
+
+/** A library KubeConfig from kubeconfig YAML text (for example the embedded API server's). */
+export function kubeConfigFromYaml(text: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromString(text);
+  return kc;
+}
+
+/** A library KubeConfig from a kubeconfig file. */
+export function kubeConfigFromFile(file: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  try {
+    kc.loadFromFile(file);
+  } catch (err) {
+    throw new Error(`cannot load kubeconfig ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return kc;
+}
+
+/** The same API server and credentials as a KubeConnection (through the library's own export). */
+export function connectionOf(kc: k8s.KubeConfig): KubeConnection {
+  return connectionFromYaml(kc.exportConfig());
+}
