@@ -2,7 +2,7 @@
 // other takes over when the leader stops renewing.
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/kube/clock.ts';
-import type { KubeApi, KubeObject } from '../../src/kube/client.ts';
+import { LEASES, microTime, type KubeApi, type KubeObject } from '../../src/kube/client.ts';
 import { KubeError } from '../../src/kube/errors.ts';
 import { LeaderElector } from '../../src/kube/leader.ts';
 
@@ -37,6 +37,20 @@ const flush = async (): Promise<void> => {
 };
 
 describe('LeaderElector', () => {
+  it('writes acquireTime and renewTime as MicroTime: UTC with six fractional digits, as the Lease API requires', async () => {
+    const clock = new ManualClock(Date.parse('2026-12-02T18:00:00.123Z'));
+    const api = leaseStore();
+    const e = new LeaderElector(api, clock, { namespace: 'ns', name: 'l', identity: 'a', onStartedLeading: () => undefined, onStoppedLeading: () => undefined });
+    e.start();
+    clock.advance(0);
+    await flush();
+    const spec = (await api.get(LEASES, 'ns', 'l'))?.['spec'] as { acquireTime?: string; renewTime?: string };
+    assert.equal(spec.acquireTime, '2026-12-02T18:00:00.123000Z');
+    assert.equal(spec.renewTime, '2026-12-02T18:00:00.123000Z');
+    assert.equal(microTime(Date.parse('2026-01-01T00:00:00Z')).toISOString(), '2026-01-01T00:00:00.000000Z');
+    await e.stop();
+  });
+
   it('elects one leader; the other takes over after the lease expires', async () => {
     const clock = new ManualClock();
     const api = leaseStore();
