@@ -2,19 +2,18 @@
 // work queue; workers run reconcile(namespace/name) = observe → decide() → apply → status. Nothing happens
 // inside informer callbacks.
 import { randomBytes } from 'node:crypto';
-import { API_VERSION, CONFIG_MAP_KEYS, configMapName, CONTROLLER_NAME, JOB_NAMES, LABELS, serviceName, TOKEN_ANNOTATION, type PerseusRank, type PerseusTrainingJob } from '../api/index.ts';
+import { CONFIG_MAP_KEYS, configMapName, CONTROLLER_NAME, LABELS, serviceName, TOKEN_ANNOTATION, type PerseusRank, type PerseusTrainingJob } from '../api/index.ts';
 import type { Clock } from '../kube/clock.ts';
 import { CONFIGMAPS, JOBS, PODS, RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
+import { KubeError } from '../kube/errors.ts';
 import { Informer, objectKey } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
-import { decide, statusChanged } from './decide.ts';
-import { jsonEqual } from './json-equal.ts';
-import type { Decision, PodInfo } from './decision.ts';
+import { applyDecision } from './apply-decision.ts';
+import { decide } from './decide.ts';
+import type { PodInfo } from './decision.ts';
 import type { Logger } from './log.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import { buildConfigMap, buildService } from './objects.ts';
-import { applyOwned, configMapToApply, drifted, rankToApply, type FieldConflict } from './owned-writes.ts';
 import type { PlannerService } from './planner-service.ts';
 import { DEFAULT_NODE_LOST_GRACE_MS } from './failures.ts';
 import { NodeWatch } from './nodes.ts';
@@ -38,40 +37,6 @@ export interface ControllerOptions {
   readonly nodeLostGraceMs?: number;
   /** Sees every reconcile's duration (the benchmark's percentiles). */
   readonly onReconciled?: (seconds: number) => void;
-}
-
-/** A JSON merge patch turning `before` into `after` (removed keys become null; lists are replaced). */
-export function mergeDiff(before: unknown, after: unknown): unknown {
-  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (!isObj(before) || !isObj(after)) return after;
-  const patch: Record<string, unknown> = {};
-  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
-    if (!(key in after) || after[key] === undefined) {
-      if (key in before) patch[key] = null;
-      continue;
-    }
-    if (jsonEqual(before[key], after[key])) continue;
-    patch[key] = mergeDiff(before[key], after[key]);
-  }
-  return patch;
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time; rejects with the first error after all settle. */
-async function parallel<T>(items: readonly T[], fn: (item: T) => Promise<void>, limit = 8): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  if (failure !== undefined) throw failure;
 }
 
 function podInfo(obj: KubeObject): PodInfo {
@@ -209,6 +174,13 @@ export class Controller {
         this.o.metrics.reconciles.inc({ result: 'success' });
       } catch (err) {
         const delay = this.queue.addRateLimited(key);
+        if (err instanceof KubeError && err.isConflict && !err.isAlreadyExists) {
+          // A write conditional on the cached resourceVersion met a newer object: the cache lagged, nothing
+          // failed. The watch brings the newer object and the pass is retried on it.
+          this.o.metrics.reconciles.inc({ result: 'conflict' });
+          this.o.logger.debug('Retrying a reconcile whose cached object was stale', { key, error: err.message, retryInMs: delay });
+          continue;
+        }
         this.o.metrics.reconciles.inc({ result: 'error' });
         this.o.metrics.reconcileErrors.inc();
         const [namespace, name] = key.split('/');
@@ -277,104 +249,8 @@ export class Controller {
       ...(this.nodeWatch === undefined ? {} : { nodes: this.nodeWatch.nodes }),
       nodeLostGraceMs: this.nodeLostGraceMs,
     });
-    await this.apply(job, decision, { cm, service, ranks }, log);
+    await applyDecision({ api, recorder: this.o.recorder, planner: this.o.planner, metrics: this.o.metrics, requeue: (k) => this.queue.add(k) }, job, decision, { cm, service, ranks }, log);
     return decision.requeueAfterMs;
-  }
-
-  /** Reports the fields another manager took over from an object of the job: a log line and a Warning event each. */
-  private conflictReporter(target: Parameters<EventRecorder['record']>[0], log: Logger, what: string): (conflicts: readonly FieldConflict[]) => void {
-    return (conflicts) => {
-      for (const c of conflicts) {
-        const outcome = c.forced ? "restored the controller's value" : 'left their value (the controller does not force this field)';
-        log.warn('Found a field another manager changed', { object: what, manager: c.manager, field: c.field, forced: c.forced });
-        void this.o.recorder.record(target, 'Warning', 'FieldConflict', `${what}: field ${c.field} is also managed by ${c.manager}; ${outcome}`);
-      }
-    };
-  }
-
-  /** Whether the job, with this UID, still exists and is not being deleted (a live read, not the cache). */
-  private async stillExists(job: PerseusTrainingJob): Promise<boolean> {
-    const live = await this.o.api.get(JOBS, job.metadata.namespace ?? 'default', job.metadata.name);
-    const meta = live?.metadata as { uid?: string; deletionTimestamp?: string } | undefined;
-    return meta !== undefined && meta.uid === job.metadata.uid && meta.deletionTimestamp === undefined;
-  }
-
-  /** Server-side apply of the job's objects (creates, drifted Service and ConfigMap, rank updates), deletes, then status. */
-  private async apply(
-    job: PerseusTrainingJob,
-    d: Decision,
-    observed: { readonly cm: KubeObject | undefined; readonly service: KubeObject | undefined; readonly ranks: ReadonlyMap<string, PerseusRank> },
-    log: Logger,
-  ): Promise<void> {
-    const api = this.o.api;
-    const namespace = job.metadata.namespace ?? 'default';
-    const name = job.metadata.name;
-    const target = { apiVersion: API_VERSION, kind: JOB_NAMES.kind, namespace, name, ...(job.metadata.uid === undefined ? {} : { uid: job.metadata.uid }) };
-    const kinds: Record<string, ResourceKind> = { Pod: PODS, Service: SERVICES, PerseusRank: RANKS, ConfigMap: CONFIGMAPS };
-
-    if (d.solve !== undefined) {
-      const key = `${namespace}/${name}`;
-      this.o.planner.request(d.solve, () => this.queue.add(key));
-    }
-    // The cache may still hold a job that was just deleted: an apply that creates a child would then
-    // create an orphan (removed later by the garbage collector). Writes that may create are preceded by a
-    // read of the job itself.
-    if ((d.creates.length > 0 || d.rankPatches.length > 0 || d.configMapData !== undefined) && !(await this.stillExists(job))) {
-      log.info('The job was deleted; its children are not written');
-      return;
-    }
-    // Another manager's change to a field the controller forces brings the object back to what it applies.
-    const { cm, service } = observed;
-    const cmMeta = cm === undefined ? undefined : buildConfigMap(job, {});
-    if (cmMeta !== undefined) delete cmMeta['data'];
-    if (d.configMapData !== undefined || (cm !== undefined && cmMeta !== undefined && drifted(cm, cmMeta))) {
-      const { object, existed } = await configMapToApply(api, job, d.configMapData ?? {});
-      await applyOwned(api, CONFIGMAPS, namespace, object, this.conflictReporter(target, log, `ConfigMap ${configMapName(name)}`));
-      if (!existed) log.info('Created ConfigMap', { configMap: configMapName(name) });
-    }
-    if (service !== undefined && drifted(service, buildService(job))) {
-      await applyOwned(api, SERVICES, namespace, buildService(job), this.conflictReporter(target, log, `Service ${service.metadata.name}`));
-    }
-    // Services and ranks before pods (a pod's rank carries its token hash); each group in parallel. A pod's
-    // spec is immutable: it is applied only when absent, so its apply creates it and records the ownership.
-    const create = async (c: Decision['creates'][number]): Promise<void> => {
-      const kind = kinds[c.kind];
-      if (kind === undefined) return;
-      await applyOwned(api, kind, namespace, c.object, this.conflictReporter(target, log, `${c.kind} ${c.object.metadata.name}`));
-      log.info(`Created ${c.kind}`, { object: c.object.metadata.name });
-      void this.o.recorder.record(target, 'Normal', 'Created', `Created ${c.kind} ${c.object.metadata.name}`);
-    };
-    await parallel(d.creates.filter((c) => c.kind !== 'Pod'), create);
-    await parallel(d.creates.filter((c) => c.kind === 'Pod'), create);
-    await parallel(d.rankPatches, async ({ name: rank, patch }) => {
-      const object = rankToApply(job, rank, observed.ranks.get(rank), patch);
-      await applyOwned(api, RANKS, namespace, object, this.conflictReporter(target, log, `PerseusRank ${rank}`));
-    });
-    for (const { name: pod, reason, force } of d.podDeletes) {
-      if (await api.delete(PODS, namespace, pod, force === true ? { gracePeriodSeconds: 0 } : {})) {
-        log.info('Deleted pod', { pod, reason, ...(force === true ? { gracePeriodSeconds: 0 } : {}) });
-        void this.o.recorder.record(target, 'Normal', 'Deleted', `Deleted pod ${pod} (${reason})`);
-      }
-    }
-    if (statusChanged(job.status, d.status)) {
-      // The resourceVersion makes the write conditional: a status computed from a stale job is retried. The
-      // controller is the status's only writer, so a merge patch (manager perseus-operator) rather than an apply.
-      const patch = { metadata: { resourceVersion: job.metadata.resourceVersion }, status: mergeDiff(job.status ?? {}, d.status) };
-      await api.mergePatch(JOBS, namespace, name, patch, { status: true });
-      if (d.status.phase !== job.status?.phase) log.info('Changed phase', { from: job.status?.phase ?? 'None', to: d.status.phase });
-    }
-    for (const e of d.events) {
-      (e.type === 'Warning' ? log.warn.bind(log) : log.info.bind(log))(e.message, { reason: e.reason });
-      void this.o.recorder.record(target, e.type, e.reason, e.message);
-    }
-    if (d.replanned) this.o.metrics.replans.inc();
-    const ratio = d.status.plan?.expectedSavingsRatio;
-    if (ratio !== undefined) this.o.metrics.savings.set({ namespace, name }, ratio);
-    if (d.status.phase !== undefined) this.o.metrics.observeJob(namespace, name, d.status.phase, d.status.stragglers?.length ?? 0);
-    if (d.deleteJob) {
-      await api.delete(JOBS, namespace, name, { propagation: 'Background' });
-      log.info('Deleted the finished job after ttlSecondsAfterFinished');
-    }
   }
 
   /** Keys of every job in the caches (used by tests and the benchmark). */

@@ -42,8 +42,10 @@ describeOnServers('controller restarts and leader election', function (kind) {
     assert.equal((await h.ranks()).length, 6);
     assert.equal((await h.core.readNamespacedConfigMap({ name: 'gpt-perseus', namespace: h.ns })).data?.['profile.csv'], profileBefore);
     assert.equal(JSON.stringify((await h.ranks()).map((r) => r.spec).sort((a, b) => a.podName.localeCompare(b.podName))), ranksBefore);
-    const created = (await h.events()).filter((e) => e.reason === 'Created' && /Pod gpt-profile/.test(e.message ?? ''));
-    assert.equal(created.length, 3, 'profiling pods were created once');
+    // Created events name each pod a pass created ("Created 3 Pods: gpt-profile-…, …").
+    const createdNames = (await h.events()).filter((e) => e.reason === 'Created' && /Pods?\b/.test(e.message ?? '')).flatMap((e) => (e.message ?? '').match(/gpt-profile[\w-]*/g) ?? []);
+    assert.equal(createdNames.length, 3, `profiling pods were created once: ${createdNames.join(' ')}`);
+    assert.equal(new Set(createdNames).size, 3);
     assert.equal((await h.job('gpt')).status?.plan?.generation, 1);
     for (const pod of pods) await h.setPodPhase(pod.metadata?.name ?? '', 'Succeeded');
     await waitForPhase(h, 'gpt', 'Succeeded');

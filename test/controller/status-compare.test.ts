@@ -2,7 +2,7 @@
 // same status in another key order is no change (before, every reconcile wrote it again).
 import assert from 'node:assert/strict';
 import type { JobStatus } from '../../src/api/index.ts';
-import { mergeDiff } from '../../src/controller/controller.ts';
+import { mergeDiff } from '../../src/controller/apply-decision.ts';
 import { statusChanged } from '../../src/controller/decide.ts';
 import { jsonEqual } from '../../src/controller/json-equal.ts';
 
