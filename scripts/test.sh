@@ -32,8 +32,15 @@ case "$(cat "${PERSEUS_IMAGE_CHECK_STATUS:-/dev/null}" 2>/dev/null)" in
   failed) if_=1; status=1; echo "image check: FAILED (see scripts/ci-image.sh's output above)" ;;
   skipped) is=1; echo "image check: skipped (mmdebstrap or buildah missing)" ;;
 esac
-[ "$status" -ne 0 ] && [ "$((mf + pf + if_))" -eq 0 ] && mf=1
+# The fault suite's trials (.ci/run runs it before the tests and names its counts file), one test each.
+fp=0; ff=0
+if [ -n "${PERSEUS_FAULTS_COUNTS:-}" ]; then
+  read -r fp ff < <(node -e 'let c={};try{c=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))}catch{};console.log(c.passed??0,c.failed??1)' "$PERSEUS_FAULTS_COUNTS")
+  echo "fault suite: $fp trials passed, $ff failed"
+  [ "$ff" -ne 0 ] && status=1
+fi
+[ "$status" -ne 0 ] && [ "$((mf + pf + if_ + ff))" -eq 0 ] && mf=1
 echo
 echo "tests took $(( $(date +%s) - started )) s"
-echo "$((mp + pp + ip)) passed, $((mf + pf + if_)) failed, $((ms + is)) skipped"
+echo "$((mp + pp + ip + fp)) passed, $((mf + pf + if_ + ff)) failed, $((ms + is)) skipped"
 exit "$status"

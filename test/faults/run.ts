@@ -2,7 +2,7 @@
 // control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler from $KUBEBUILDER_ASSETS).
 // Prints one table (fault, trials, jobs finished, restarts, re-profilings, objects lost or duplicated,
 // clocks left locked) and exits 1 when any trial broke an invariant.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -82,7 +82,15 @@ async function main(): Promise<number> {
   console.log('');
   console.log(`seed ${seed}, ${results.length} trials in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   const bad = results.filter((r) => !r.finished || r.lost.length + r.duplicated.length > 0 || r.lockedClocks > 0 || r.reprofilings > 0 || !r.injected);
+  for (const r of bad) console.log(`FAILED: ${r.fault} #${r.trial + 1}`);
+  writeCounts(results.length - bad.length, bad.length);
   return bad.length === 0 ? 0 : 1;
+}
+
+/** With PERSEUS_FAULTS_COUNTS set (CI), writes {"passed","failed"} trials there for the run's summary line. */
+function writeCounts(passed: number, failed: number): void {
+  const file = process.env['PERSEUS_FAULTS_COUNTS'];
+  if (file !== undefined && file !== '') writeFileSync(file, JSON.stringify({ passed, failed }));
 }
 
 /** The suite's table (Markdown): one row per fault, sums over its trials. */
@@ -101,6 +109,7 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     console.error(`test:faults: ${(err as Error).message}`);
+    writeCounts(0, 1);
     process.exit(2);
   },
 );
