@@ -4,7 +4,7 @@ import { JOB_PHASES } from '../api/index.ts';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
-  readonly reconciles = new Counter({ name: 'perseus_controller_reconcile_total', help: 'Reconciles by result.', labelNames: ['result'], registers: [this.registry] });
+  readonly reconciles = new Counter({ name: 'perseus_controller_reconcile_total', help: 'Reconciles by result (success, error, conflict: retried on a newer object).', labelNames: ['result'], registers: [this.registry] });
   readonly reconcileErrors = new Counter({ name: 'perseus_controller_reconcile_errors_total', help: 'Reconciles that failed and were retried.', registers: [this.registry] });
   readonly reconcileDuration = new Histogram({
     name: 'perseus_controller_reconcile_duration_seconds',
