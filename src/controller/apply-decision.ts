@@ -9,7 +9,7 @@ import { jsonEqual } from './json-equal.ts';
 import type { Logger } from './log.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { buildConfigMap, buildService } from './objects.ts';
-import { applyOwned, configMapToApply, drifted, rankToApply, type FieldConflict } from './owned-writes.ts';
+import { applyOwned, configMapToApply, drifted, rankToApply, type FieldConflict, type YieldedKeys } from './owned-writes.ts';
 import type { PlannerService } from './planner-service.ts';
 
 /** What writing a decision needs of the controller. */
@@ -20,6 +20,8 @@ export interface ApplyDeps {
   readonly metrics: ControllerMetrics;
   /** Queues the job key again (a solve it waits for is done). */
   readonly requeue: (key: string) => void;
+  /** The unforced fields yielded to other managers (met and reported once per object). */
+  readonly yielded: YieldedKeys;
 }
 
 /** A JSON merge patch turning `before` into `after` (removed keys become null; lists are replaced). */
@@ -122,11 +124,11 @@ export async function applyDecision(
   if (cmMeta !== undefined) delete cmMeta['data'];
   if (d.configMapData !== undefined || (cm !== undefined && cmMeta !== undefined && drifted(cm, cmMeta))) {
     const { object, existed } = await configMapToApply(api, job, d.configMapData ?? {});
-    await applyOwned(api, CONFIGMAPS, namespace, object, conflictReporter(recorder, target, log, `ConfigMap ${configMapName(name)}`));
+    await applyOwned(api, CONFIGMAPS, namespace, object, conflictReporter(recorder, target, log, `ConfigMap ${configMapName(name)}`), deps.yielded);
     if (!existed) log.info('Created ConfigMap', { configMap: configMapName(name) });
   }
   if (service !== undefined && drifted(service, buildService(job))) {
-    await applyOwned(api, SERVICES, namespace, buildService(job), conflictReporter(recorder, target, log, `Service ${service.metadata.name}`));
+    await applyOwned(api, SERVICES, namespace, buildService(job), conflictReporter(recorder, target, log, `Service ${service.metadata.name}`), deps.yielded);
   }
   // Services and ranks before pods (a pod's rank carries its token hash); each group in parallel. A pod's
   // spec is immutable: it is applied only when absent, so its apply creates it and records the ownership.
@@ -136,7 +138,7 @@ export async function applyDecision(
   const create = async (c: Decision['creates'][number]): Promise<void> => {
     const kind = kinds[c.kind];
     if (kind === undefined) return;
-    await applyOwned(api, kind, namespace, c.object, conflictReporter(recorder, target, log, `${c.kind} ${c.object.metadata.name}`));
+    await applyOwned(api, kind, namespace, c.object, conflictReporter(recorder, target, log, `${c.kind} ${c.object.metadata.name}`), deps.yielded);
     created.set(c.kind, [...(created.get(c.kind) ?? []), c.object.metadata.name]);
   };
   try {
@@ -150,7 +152,7 @@ export async function applyDecision(
   }
   await parallel(d.rankPatches, async ({ name: rank, patch }) => {
     const object = rankToApply(job, rank, observed.ranks.get(rank), patch);
-    await applyOwned(api, RANKS, namespace, object, conflictReporter(recorder, target, log, `PerseusRank ${rank}`));
+    await applyOwned(api, RANKS, namespace, object, conflictReporter(recorder, target, log, `PerseusRank ${rank}`), deps.yielded);
   });
   for (const { name: pod, reason, force } of d.podDeletes) {
     if (await api.delete(PODS, namespace, pod, force === true ? { gracePeriodSeconds: 0 } : {})) {

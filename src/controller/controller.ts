@@ -10,6 +10,7 @@ import { KubeError } from '../kube/errors.ts';
 import { Informer, objectKey } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
 import { applyDecision } from './apply-decision.ts';
+import { YieldedKeys } from './owned-writes.ts';
 import { decide } from './decide.ts';
 import type { PodInfo } from './decision.ts';
 import type { Logger } from './log.ts';
@@ -68,6 +69,7 @@ export class Controller {
   private readonly mintToken: () => string;
   private readonly nodeWatch: NodeWatch | undefined;
   private readonly nodeLostGraceMs: number;
+  private readonly yielded = new YieldedKeys();
 
   constructor(private readonly o: ControllerOptions) {
     this.queue = new WorkQueue(o.clock, { baseDelayMs: 200, maxDelayMs: 60_000 });
@@ -249,7 +251,7 @@ export class Controller {
       ...(this.nodeWatch === undefined ? {} : { nodes: this.nodeWatch.nodes }),
       nodeLostGraceMs: this.nodeLostGraceMs,
     });
-    await applyDecision({ api, recorder: this.o.recorder, planner: this.o.planner, metrics: this.o.metrics, requeue: (k) => this.queue.add(k) }, job, decision, { cm, service, ranks }, log);
+    await applyDecision({ api, recorder: this.o.recorder, planner: this.o.planner, metrics: this.o.metrics, requeue: (k) => this.queue.add(k), yielded: this.yielded }, job, decision, { cm, service, ranks }, log);
     return decision.requeueAfterMs;
   }
 

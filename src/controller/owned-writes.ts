@@ -49,7 +49,7 @@ export function fieldConflictsOf(err: unknown): { manager: string; field: string
 }
 
 /** The label or annotation of `object` a conflict names, when it is one the controller does not force. */
-function yieldedKey(object: KubeObject, field: string): { map: 'labels' | 'annotations'; key: string } | undefined {
+function yieldedKey(object: KubeObject, field: string): YieldedKey | undefined {
   for (const map of ['labels', 'annotations'] as const) {
     for (const key of Object.keys(object.metadata[map] ?? {})) {
       if (field === `.metadata.${map}.${key}` && !forcedMetadataKey(key)) return { map, key };
@@ -58,7 +58,7 @@ function yieldedKey(object: KubeObject, field: string): { map: 'labels' | 'annot
   return undefined;
 }
 
-function withoutKeys(object: KubeObject, drop: readonly { map: 'labels' | 'annotations'; key: string }[]): KubeObject {
+function withoutKeys(object: KubeObject, drop: readonly YieldedKey[]): KubeObject {
   if (drop.length === 0) return object;
   const meta: Meta = { ...object.metadata };
   for (const map of ['labels', 'annotations'] as const) {
@@ -89,22 +89,68 @@ export function drifted(live: KubeObject, desired: KubeObject): boolean {
   return !holds(live, rest);
 }
 
+type YieldedKey = { map: 'labels' | 'annotations'; key: string };
+
+/**
+ * The unforced labels and annotations the controller yielded to another manager, per object: later applies
+ * leave them out from the start, so the conflict is met (and reported) once per object and process rather
+ * than on every write. Bounded: past `limit` objects the oldest entry is forgotten (its next apply meets
+ * the conflict once more).
+ */
+export class YieldedKeys {
+  private readonly byObject = new Map<string, YieldedKey[]>();
+  constructor(private readonly limit = 10_000) {}
+
+  private static id(kind: ResourceKind, namespace: string, name: string): string {
+    return `${kind.plural}.${kind.group}/${namespace}/${name}`;
+  }
+
+  of(kind: ResourceKind, namespace: string, name: string): readonly YieldedKey[] {
+    return this.byObject.get(YieldedKeys.id(kind, namespace, name)) ?? [];
+  }
+
+  add(kind: ResourceKind, namespace: string, name: string, keys: readonly YieldedKey[]): void {
+    if (keys.length === 0) return;
+    const id = YieldedKeys.id(kind, namespace, name);
+    const known = this.byObject.get(id) ?? [];
+    this.byObject.delete(id);
+    this.byObject.set(id, [...known, ...keys.filter((k) => !known.some((d) => d.map === k.map && d.key === k.key))]);
+    if (this.byObject.size > this.limit) this.byObject.delete(this.byObject.keys().next().value as string);
+  }
+
+  get size(): number {
+    return this.byObject.size;
+  }
+}
+
 /**
  * Applies `object` without force; on a field-manager conflict, reports it through `report`, drops the
- * conflicting fields the controller does not force and applies again, forcing the ones it does. Each write
- * of the object meets (and reports) an unforced field another manager holds again: the controller keeps
- * stating its value, and only the Service and ConfigMap are rewritten on drift of a forced field.
+ * conflicting fields the controller does not force and applies again, forcing the ones it does. With
+ * `yielded`, the dropped fields are remembered and left out of the object's later applies (no conflict,
+ * no report); without it, every write meets and reports them again. Only the Service and ConfigMap are
+ * rewritten on drift of a forced field.
  */
-export async function applyOwned(api: KubeApi, kind: ResourceKind, namespace: string, object: KubeObject, report: (conflicts: readonly FieldConflict[]) => void): Promise<KubeObject> {
+export async function applyOwned(
+  api: KubeApi,
+  kind: ResourceKind,
+  namespace: string,
+  object: KubeObject,
+  report: (conflicts: readonly FieldConflict[]) => void,
+  yielded?: YieldedKeys,
+): Promise<KubeObject> {
+  const name = object.metadata.name;
+  const desired = withoutKeys(object, [...(yielded?.of(kind, namespace, name) ?? [])]);
   try {
-    return await api.apply(kind, namespace, object);
+    return await api.apply(kind, namespace, desired);
   } catch (err) {
     const found = fieldConflictsOf(err);
     if (found === undefined) throw err;
-    const conflicts = found.map((c) => ({ ...c, forced: yieldedKey(object, c.field) === undefined }));
+    const conflicts = found.map((c) => ({ ...c, forced: yieldedKey(desired, c.field) === undefined }));
     report(conflicts);
-    const drop = found.map((c) => yieldedKey(object, c.field)).filter((d) => d !== undefined);
-    return api.apply(kind, namespace, withoutKeys(object, drop), { force: conflicts.some((c) => c.forced) });
+    const drop = found.map((c) => yieldedKey(desired, c.field)).filter((d) => d !== undefined);
+    const applied = await api.apply(kind, namespace, withoutKeys(desired, drop), { force: conflicts.some((c) => c.forced) });
+    yielded?.add(kind, namespace, name, drop);
+    return applied;
   }
 }
 

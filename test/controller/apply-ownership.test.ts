@@ -3,7 +3,7 @@
 // reported (Warning event FieldConflict) and taken back only where the controller forces it.
 import assert from 'node:assert/strict';
 import { ClientKubeApi, CONFIGMAPS, SERVICES, type KubeObject } from '../../src/kube/client.ts';
-import { connectionOf } from '../../src/kube/library-kubeconfig.ts';
+import { connectionOf } from '../support/library-kubeconfig.ts';
 import { Harness, jobManifest, waitFor, waitForPhase } from './harness.ts';
 import { describeOnServers } from '../support/servers.ts';
 
@@ -70,6 +70,12 @@ describeOnServers('controller: apply and field ownership', function (kind) {
     });
     const final = await admin.get(SERVICES, h.ns, 'gpt');
     assert.equal(final?.metadata.labels?.['app.kubernetes.io/managed-by'], 'helm');
+    // The second restore reports the selector again, and not the label the controller already yielded.
+    const later = await waitFor('the second selector conflict reported', async () => {
+      const list = (await h.events()).filter((e) => e.reason === 'FieldConflict').map((e) => e.message ?? '');
+      return list.filter((m) => m.includes('field .spec.selector is')).length >= 2 ? list : undefined;
+    });
+    assert.equal(later.filter((m) => m.includes('.metadata.labels.app.kubernetes.io/managed-by')).length, 1, later.join('\n'));
     assert.equal(final?.metadata.labels?.['team'], 'vision');
   });
 

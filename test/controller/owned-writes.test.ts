@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../../src/kube/client.ts';
 import { toKubeError } from '../../src/kube/errors.ts';
 import { HttpStatusError } from '../../src/kube/raw-request.ts';
-import { applyOwned, drifted, fieldConflictsOf, type FieldConflict } from '../../src/controller/owned-writes.ts';
+import { applyOwned, drifted, fieldConflictsOf, YieldedKeys, type FieldConflict } from '../../src/controller/owned-writes.ts';
 
 function conflict(causes: { field: string; manager: string }[]): Error {
   const body = {
@@ -74,6 +74,29 @@ describe('owned writes', () => {
     await applyOwned(api, RANKS, 'ml', service(), () => undefined);
     assert.deepEqual(calls.map((c) => c.force), [false, false]);
     assert.equal(calls[1]?.object.metadata.labels?.['app.kubernetes.io/managed-by'], undefined);
+  });
+
+  it('remembers a yielded label: the next apply of that object leaves it out and reports nothing', async () => {
+    const { api, calls } = fakeApi(conflict([{ field: '.metadata.labels.app.kubernetes.io/managed-by', manager: '"helm"' }]));
+    const yielded = new YieldedKeys();
+    const reported: FieldConflict[] = [];
+    await applyOwned(api, SERVICES, 'ml', service(), (c) => reported.push(...c), yielded);
+    await applyOwned(api, SERVICES, 'ml', service(), (c) => reported.push(...c), yielded);
+    assert.equal(reported.length, 1, 'reported once');
+    assert.equal(calls.length, 3, 'the second write is one apply');
+    assert.equal(calls[2]?.object.metadata.labels?.['app.kubernetes.io/managed-by'], undefined);
+    assert.equal(calls[2]?.object.metadata.labels?.['perseus.energy/job'], 'gpt');
+    // Another object of the same name in another kind or namespace still states the label.
+    await applyOwned(api, SERVICES, 'other', service(), () => undefined, yielded);
+    assert.equal(calls[3]?.object.metadata.labels?.['app.kubernetes.io/managed-by'], 'perseus-operator');
+  });
+
+  it('forgets the oldest object past its limit', () => {
+    const yielded = new YieldedKeys(2);
+    for (const name of ['a', 'b', 'c']) yielded.add(SERVICES, 'ml', name, [{ map: 'labels', key: 'team' }]);
+    assert.equal(yielded.size, 2);
+    assert.deepEqual(yielded.of(SERVICES, 'ml', 'a'), []);
+    assert.deepEqual(yielded.of(SERVICES, 'ml', 'c'), [{ map: 'labels', key: 'team' }]);
   });
 
   it('passes on any other failure', async () => {
