@@ -106,9 +106,9 @@ export function microTime(ms: number): { toISOString(): string } {
 }
 
 /**
- * The client library's KubeConfig from kubeconfig YAML, for bench/controller.ts only (tests and the
- * simulator use src/kube/library-kubeconfig.ts); loads the library when called, never at import.
- * @deprecated Import kubeConfigFromYaml from src/kube/library-kubeconfig.ts; this shim goes then.
+ * The client library's KubeConfig from kubeconfig YAML, for bench/controller.ts only (tests use
+ * test/support/library-kubeconfig.ts); loads the library when called, never at import.
+ * @deprecated For bench/controller.ts until it builds its own KubeConfig; this shim goes then.
  */
 export function kubeConfigFromYaml(text: string): k8s.KubeConfig {
   const library = createRequire(import.meta.url)('@kubernetes/client-node') as typeof k8s;

@@ -1,6 +1,6 @@
 // Cluster operations that only a kubelet (and the simulator acting as one) performs: registering Nodes and
 // their status, binding pods, finishing a graceful pod deletion, and installing CRDs and namespaces.
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { toKubeError } from '../kube/errors.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -48,6 +48,24 @@ export class ClientKubeletApi implements KubeletApi {
   constructor(config: KubeConfig) {
     this.core = config.makeApiClient(CoreV1Api);
     this.custom = config.makeApiClient(CustomObjectsApi);
+  }
+
+  /** On the cluster of kubeconfig YAML text (the embedded API server's). */
+  static fromKubeconfigYaml(text: string): ClientKubeletApi {
+    const kc = new KubeConfig();
+    kc.loadFromString(text);
+    return new ClientKubeletApi(kc);
+  }
+
+  /** On the cluster of a kubeconfig file. */
+  static fromKubeconfigFile(file: string): ClientKubeletApi {
+    const kc = new KubeConfig();
+    try {
+      kc.loadFromFile(file);
+    } catch (err) {
+      throw new Error(`cannot load kubeconfig ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    return new ClientKubeletApi(kc);
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {

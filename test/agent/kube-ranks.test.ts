@@ -11,7 +11,7 @@ import { allCrds } from '../../src/api/crds.ts';
 import type { PerseusRank } from '../../src/api/index.ts';
 import type { StageProfile } from '../../src/api/planner-types.ts';
 import { ClientKubeApi } from '../../src/kube/client.ts';
-import { connectionOf, kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
+import { connectionOf, kubeConfigFromYaml } from '../support/library-kubeconfig.ts';
 import { systemClock } from '../../src/kube/clock.ts';
 import { ManualSimTime } from '../../src/nvml/sim-clock.ts';
 import { SimulatedGpuProvider } from '../../src/nvml/simulated-gpu.ts';

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
+import { kubeConfigFromYaml } from '../support/library-kubeconfig.ts';
 import { chartIdentities, type ChartIdentities } from '../support/chart-identities.ts';
 import { controlPlane, envtestUnavailable, type ControlPlane } from '../support/envtest.ts';
 import { kubectlPath } from '../support/kube-tools.ts';

@@ -3,7 +3,7 @@
 // arrives in the created pods.
 import assert from 'node:assert/strict';
 import { ClientKubeApi, PODS, type KubeObject } from '../../src/kube/client.ts';
-import { connectionOf } from '../../src/kube/library-kubeconfig.ts';
+import { connectionOf } from '../support/library-kubeconfig.ts';
 import { Harness, jobManifest, waitFor, waitForPhase } from './harness.ts';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.ts';
 import { describeOnServers } from '../support/servers.ts';

@@ -5,7 +5,7 @@ import { allCrds } from '../../src/api/crds.ts';
 import type { PerseusRank, PerseusTrainingJob } from '../../src/api/index.ts';
 import { systemClock } from '../../src/kube/clock.ts';
 import { ClientKubeApi, type KubeObject, type ResourceKind } from '../../src/kube/client.ts';
-import { connectionOf, kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
+import { connectionOf, kubeConfigFromYaml } from '../support/library-kubeconfig.ts';
 import { createLogger } from '../../src/controller/log.ts';
 import { Operator, type OperatorOptions } from '../../src/controller/operator.ts';
 import { chartIdentities } from '../support/chart-identities.ts';

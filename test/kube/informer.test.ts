@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { systemClock } from '../../src/kube/clock.ts';
 import { ClientKubeApi, CONFIGMAPS } from '../../src/kube/client.ts';
-import { connectionOf, kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
+import { connectionOf, kubeConfigFromYaml } from '../support/library-kubeconfig.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { withMetadataOwnership } from '../../src/kube/trim.ts';
 import { startApiServer, type ApiServer } from '../../src/sim/apiserver/index.ts';

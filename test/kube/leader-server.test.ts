@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type * as k8s from '@kubernetes/client-node';
 import { ClientKubeApi } from '../../src/kube/client.ts';
-import { connectionOf, kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
+import { connectionOf, kubeConfigFromYaml } from '../support/library-kubeconfig.ts';
 import { systemClock } from '../../src/kube/clock.ts';
 import { LeaderElector } from '../../src/kube/leader.ts';
 import { waitFor } from '../controller/harness.ts';

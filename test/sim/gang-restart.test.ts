@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { JobStatus } from '../../src/api/job.ts';
 import { allCrds } from '../../src/api/crds.ts';
 import { ClientKubeApi, connectionFromYaml, EVENTS, JOBS, PODS, RANKS, type KubeApi } from '../../src/kube/client.ts';
-import { kubeConfigFromYaml } from '../../src/kube/library-kubeconfig.ts';
+import { kubeConfigFromYaml } from '../support/library-kubeconfig.ts';
 import { ClientKubeletApi } from '../../src/sim/kubelet-api.ts';
 import { runSimulation, type SimulationResult } from '../../src/sim/simulate/simulation.ts';
 import { defaultJob } from '../../src/sim/simulate/job.ts';

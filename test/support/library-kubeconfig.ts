@@ -1,7 +1,7 @@
-// The Kubernetes client library's KubeConfig, for tests, the simulator's kubelet and benchmarks, which use
-// the library's typed APIs. The controller and the agent never import this file (it loads ~75 MiB).
+// The Kubernetes client library's KubeConfig for tests, which use the library's typed APIs next to the
+// operator's own KubeConnection (src/kube/kubeconfig.ts); connectionOf turns one into the other.
 import * as k8s from '@kubernetes/client-node';
-import { connectionFromYaml, type KubeConnection } from './kubeconfig.ts';
+import { connectionFromYaml, type KubeConnection } from '../../src/kube/kubeconfig.ts';
 
 /** A library KubeConfig from kubeconfig YAML text (for example the embedded API server's). */
 export function kubeConfigFromYaml(text: string): k8s.KubeConfig {

@@ -8,7 +8,6 @@ import type { AgentLogger } from '../../agent/types.ts';
 import { Operator } from '../../controller/operator.ts';
 import type { Logger } from '../../controller/log.ts';
 import { ClientKubeApi, connectionFromFile, connectionFromYaml, type KubeApi } from '../../kube/client.ts';
-import { kubeConfigFromFile, kubeConfigFromYaml } from '../../kube/library-kubeconfig.ts';
 import { ClientKubeletApi } from '../kubelet-api.ts';
 import { startApiServer } from '../apiserver/index.ts';
 import type { Fabric } from './fabric.ts';
@@ -42,10 +41,10 @@ export async function startCluster(o: ClusterOptions, teardown: Teardown): Promi
     const server = await startApiServer();
     teardown.push(() => server.stop());
     api = new ClientKubeApi(connectionFromYaml(server.kubeconfigYaml()));
-    kubelet = new ClientKubeletApi(kubeConfigFromYaml(server.kubeconfigYaml()));
+    kubelet = ClientKubeletApi.fromKubeconfigYaml(server.kubeconfigYaml());
   } else {
     api = new ClientKubeApi(connectionFromFile(o.kubeconfig));
-    kubelet = new ClientKubeletApi(kubeConfigFromFile(o.kubeconfig));
+    kubelet = ClientKubeletApi.fromKubeconfigFile(o.kubeconfig);
   }
   const embedded = o.kubeconfig === undefined;
   if (embedded) await kubelet.installCrds(allCrds().map((c) => c.crd));
