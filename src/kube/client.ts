@@ -60,6 +60,14 @@ export function collectionPath(kind: ResourceKind, namespace: string | undefined
 export interface ListResult {
   readonly items: KubeObject[];
   readonly resourceVersion: string;
+  /** With a page limit: the token of the next page; undefined on the last. */
+  readonly continue?: string;
+}
+
+/** One page of a list: at most `limit` items, from `continue` (a previous page's token) on. */
+export interface ListPage {
+  readonly limit: number;
+  readonly continue?: string;
 }
 
 export interface WatchEvent {
@@ -69,7 +77,8 @@ export interface WatchEvent {
 
 /** Object operations every component needs; one implementation per API server connection. */
 export interface KubeApi {
-  list(kind: ResourceKind, namespace: string | undefined, labelSelector?: string): Promise<ListResult>;
+  /** Every object, or one page of them with `page` (all pages are one snapshot; an expired token fails with 410). */
+  list(kind: ResourceKind, namespace: string | undefined, labelSelector?: string, page?: ListPage): Promise<ListResult>;
   /** Undefined when absent. */
   get(kind: ResourceKind, namespace: string, name: string): Promise<KubeObject | undefined>;
   create(kind: ResourceKind, namespace: string, object: KubeObject): Promise<KubeObject>;
@@ -147,14 +156,15 @@ export class ClientKubeApi implements KubeApi {
     }
   }
 
-  async list(kind: ResourceKind, namespace: string | undefined, labelSelector?: string): Promise<ListResult> {
-    const result = await this.call<{ items?: KubeObject[] | null; metadata?: { resourceVersion?: string } }>(`list ${kind.plural}`, {
+  async list(kind: ResourceKind, namespace: string | undefined, labelSelector?: string, page?: ListPage): Promise<ListResult> {
+    const result = await this.call<{ items?: KubeObject[] | null; metadata?: { resourceVersion?: string; continue?: string } }>(`list ${kind.plural}`, {
       method: 'GET',
       path: collectionPath(kind, namespace),
-      query: { labelSelector },
+      query: { labelSelector, limit: page?.limit, continue: page?.continue === '' ? undefined : page?.continue },
     });
     const items = (result.items ?? []).map((item) => ({ apiVersion: apiVersionOf(kind), kind: kind.kind, ...item }));
-    return { items, resourceVersion: result.metadata?.resourceVersion ?? '' };
+    const next = result.metadata?.continue;
+    return { items, resourceVersion: result.metadata?.resourceVersion ?? '', ...(next === undefined || next === '' ? {} : { continue: next }) };
   }
 
   async get(kind: ResourceKind, namespace: string, name: string): Promise<KubeObject | undefined> {

@@ -21,6 +21,8 @@ export interface InformerOptions {
   readonly onError?: (err: unknown) => void;
   /** What is cached (and handed to handlers) of each listed or watched object; default: withoutManagedFields. */
   readonly transform?: (object: KubeObject) => KubeObject;
+  /** Objects per list request (default 500; the list is paginated with continue tokens). */
+  readonly pageSize?: number;
   /** An index key of each object (undefined: not indexed); byIndex() returns the objects with a key. */
   readonly indexBy?: (object: KubeObject) => string | undefined;
 }
@@ -134,22 +136,37 @@ export class Informer {
     for (const h of this.handlers) h(key, object, previous);
   }
 
+  /**
+   * Lists in pages of `pageSize` (one snapshot): each page is transformed and cached before the next is
+   * asked for, so neither the server nor this process holds the whole list as one response. Objects gone
+   * from the snapshot are removed once the last page is in; a failed page (an expired continue token after
+   * compaction: 410) fails the list, which starts again from the first page.
+   */
   private async doList(): Promise<void> {
-    const { items, resourceVersion } = await this.api.list(this.options.kind, this.options.namespace, this.options.labelSelector);
     const seen = new Set<string>();
-    for (const listed of items) {
-      const item = this.transform(listed);
-      const key = objectKey(item);
-      seen.add(key);
-      this.emit(key, item, this.put(key, item));
-    }
+    let resourceVersion: string | undefined;
+    let next: string | undefined;
+    do {
+      const page = await this.api.list(this.options.kind, this.options.namespace, this.options.labelSelector, { limit: this.options.pageSize ?? 500, ...(next === undefined ? {} : { continue: next }) });
+      resourceVersion ??= page.resourceVersion;
+      for (const listed of page.items) {
+        const item = this.transform(listed);
+        const key = objectKey(item);
+        seen.add(key);
+        this.emit(key, item, this.put(key, item));
+      }
+      next = page.continue;
+    } while (next !== undefined && !this.stopped);
+    if (this.stopped) return;
     for (const key of [...this.cache.keys()]) {
       if (!seen.has(key)) this.emit(key, undefined, this.remove(key));
     }
-    this.resourceVersion = resourceVersion;
+    this.resourceVersion = resourceVersion ?? '';
     this.synced = true;
     this.relistTimer?.cancel();
-    this.relistTimer = this.clock.after(this.options.relistMs ?? 300_000, () => this.relist());
+    // ±10 % so the informers of one process, started together, do not all relist at the same moment.
+    const relistMs = this.options.relistMs ?? 300_000;
+    this.relistTimer = this.clock.after(relistMs * (0.9 + 0.2 * Math.random()), () => this.relist());
   }
 
   private sleep(ms: number): Promise<void> {

@@ -121,6 +121,37 @@ describeOnServers('Informer cache shape and index', (kind) => {
     assert.deepEqual(inf.byIndex('a').map((o) => o.metadata.name), ['watched']);
   });
 
+  it('lists in pages of one snapshot, and a paged relist removes what is gone', async function () {
+    this.timeout(60_000);
+    const pages: { limit: number | undefined; continued: boolean; items: number }[] = [];
+    const paging: ClientKubeApi = Object.create(api) as ClientKubeApi;
+    paging.list = async (...args: Parameters<ClientKubeApi['list']>) => {
+      const result = await api.list(...args);
+      pages.push({ limit: args[3]?.limit, continued: args[3]?.continue !== undefined, items: result.items.length });
+      return result;
+    };
+    for (let i = 0; i < 23; i++) await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: `paged-${i}`, labels: { pages: 'yes' } } } });
+    const inf = new Informer(paging, systemClock, { kind: CONFIGMAPS, namespace, labelSelector: 'pages', pageSize: 5, maxBackoffMs: 200 });
+    informers.push(inf);
+    inf.start();
+    await until(() => inf.hasSynced, 'paged list');
+    assert.equal(inf.size, 23);
+    assert.deepEqual(pages.map((p) => p.items), [5, 5, 5, 5, 3]);
+    assert.ok(pages.every((p) => p.limit === 5));
+    assert.deepEqual(pages.map((p) => p.continued), [false, true, true, true, true]);
+    for (const i of [0, 7, 22]) await core.deleteNamespacedConfigMap({ namespace, name: `paged-${i}` });
+    await until(() => inf.size === 20, 'deletes seen by the watch');
+    await inf.stop();
+    // Deleted while nothing watched: only the relist (paged again) can tell.
+    for (const i of [1, 2]) await core.deleteNamespacedConfigMap({ namespace, name: `paged-${i}` });
+    pages.length = 0;
+    inf.relist(); // forgets the resourceVersion: the restart lists instead of resuming the watch
+    inf.start();
+    await until(() => inf.hasSynced && inf.size === 18 && pages.length === 4, 'relisted');
+    assert.equal(inf.get(namespace, 'paged-1'), undefined);
+    assert.deepEqual(pages.map((p) => p.items), [5, 5, 5, 3]);
+  });
+
   it('keeps only label and annotation ownership with withMetadataOwnership', async function () {
     this.timeout(60_000);
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'owned', labels: { team: 'c' }, annotations: { note: 'x' } }, data: { big: 'y' } } });
