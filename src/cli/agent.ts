@@ -15,7 +15,7 @@ import { AgentSocketServer } from '../agent/socket-server.ts';
 import { parseStaticRanks } from '../agent/static-ranks.ts';
 import type { AgentRankSpec } from '../agent/types.ts';
 import { AGENT_DEFAULT_SOCKET, DEFAULT_GPU_RESOURCE } from '../api/names.ts';
-import { ClientKubeApi, loadConnection } from '../kube/client.ts';
+import { ClientKubeApi, loadConnection, type KubeConnection } from '../kube/client.ts';
 import { systemClock as kubeClock } from '../kube/clock.ts';
 import type { GpuProvider } from '../nvml/gpu.ts';
 import { ScaledSimTime } from '../nvml/sim-clock.ts';
@@ -80,8 +80,11 @@ export const command: Command = {
       const staticRanks = values.ranks === undefined ? undefined : ranksFlag(values.ranks);
       const healthPort = intFlag('health-port', values['health-port'], 9401, 0, 65535);
       const standalone = values.ranks !== undefined;
-      const connection = standalone ? undefined : loadConnection(values.kubeconfig);
-      const metricsEndpoint = metricsEndpointOptions(values, { port: 9400, ...(healthPort === 0 ? {} : { otherPort: { flag: 'health-port', port: healthPort } }) }, connection === undefined ? undefined : () => connection);
+      // Loaded after the metrics flags are checked, so that a flag error is reported as one, even without a kubeconfig.
+      let loaded: KubeConnection | undefined;
+      const connect = (): KubeConnection => (loaded ??= loadConnection(values.kubeconfig));
+      const metricsEndpoint = metricsEndpointOptions(values, { port: 9400, ...(healthPort === 0 ? {} : { otherPort: { flag: 'health-port', port: healthPort } }) }, standalone ? undefined : connect);
+      const connection = standalone ? undefined : connect();
       const connectionGraceMs = durationFlag('connection-grace', values['connection-grace'], 30) * 1000;
       const logger = winston.createLogger({ level: process.env.LOG_LEVEL ?? 'info', format: winston.format.json(), transports: [new winston.transports.Console()] });
       const nodeName = values['node-name'] ?? process.env.NODE_NAME ?? hostname();

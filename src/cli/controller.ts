@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import type { Command } from './main.ts';
 import { FlagError, intFlag, parseDurationSeconds, parseFlags, runCommand } from './flags.ts';
 import { systemClock } from '../kube/clock.ts';
-import { ClientKubeApi, loadConnection } from '../kube/client.ts';
+import { ClientKubeApi, loadConnection, type KubeConnection } from '../kube/client.ts';
 import { DEFAULT_NODE_LOST_GRACE_MS } from '../controller/failures.ts';
 import { createLogger } from '../controller/log.ts';
 import { Operator } from '../controller/operator.ts';
@@ -63,9 +63,11 @@ export const command: Command = {
       }
       const logger = createLogger(values['log-level']);
       const httpPort = intFlag('http-port', values['http-port'], 8080, 0);
-      const connection = loadConnection(values.kubeconfig);
-      const metricsServer = metricsEndpointOptions(values, { port: 8443, otherPort: { flag: 'http-port', port: httpPort } }, () => connection);
-      const api = new ClientKubeApi(connection);
+      // Loaded after the flags are checked, so that a flag error is reported as one, even without a kubeconfig.
+      let connection: KubeConnection | undefined;
+      const connect = (): KubeConnection => (connection ??= loadConnection(values.kubeconfig));
+      const metricsServer = metricsEndpointOptions(values, { port: 8443, otherPort: { flag: 'http-port', port: httpPort } }, connect);
+      const api = new ClientKubeApi(connect());
       const identity = values.identity ?? `${hostname()}-${process.pid}`;
       const operator = new Operator({
         api,
