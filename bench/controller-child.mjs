@@ -12,32 +12,40 @@ const { ClientKubeApi, loadConnection } = await load('kube/client.js');
 const { systemClock } = await load('kube/clock.js');
 const { createLogger } = await load('controller/log.js');
 
-const durations = [];
+// Per reconcile: [seconds, decide() seconds, writes sent].
+const passes = [];
 // How long the event loop was blocked at worst (watches, leases and every reconcile wait behind it).
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
+// Requests by verb and resource, with their latencies (ms), counted around the controller's API client.
 const api = new ClientKubeApi(loadConnection(kubeconfig));
-const counts = {};
-const lat = {};
-for (const m of ['list', 'get', 'create', 'mergePatch', 'apply', 'replace', 'delete']) {
-  const orig = api[m].bind(api);
-  api[m] = async (kind, ...rest) => {
-    const k = `${m} ${kind.plural}`;
-    counts[k] = (counts[k] ?? 0) + 1;
-    const t = performance.now();
-    try { return await orig(kind, ...rest); } finally { (lat[k] ??= []).push(performance.now() - t); }
+const requests = new Map();
+for (const verb of ['list', 'get', 'create', 'mergePatch', 'apply', 'replace', 'delete']) {
+  const send = api[verb].bind(api);
+  api[verb] = async (kind, ...rest) => {
+    const what = `${verb} ${kind.plural}`;
+    const started = performance.now();
+    try {
+      return await send(kind, ...rest);
+    } finally {
+      const ms = requests.get(what) ?? [];
+      ms.push(performance.now() - started);
+      requests.set(what, ms);
+    }
   };
 }
-process.on('exit', () => {
-  for (const [k, v] of Object.entries(counts)) { const l = lat[k].sort((a, b) => a - b); process.stderr.write(`REQ ${k}: ${v} p50 ${l[Math.floor(l.length/2)].toFixed(1)} p99 ${l[Math.floor(l.length*0.99)].toFixed(1)}\n`); }
-});
+const requestStats = () =>
+  [...requests].map(([what, ms]) => {
+    const sorted = [...ms].sort((x, y) => x - y);
+    return { what, n: sorted.length, p50: sorted[Math.floor(sorted.length / 2)], p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] };
+  });
 const operator = new Operator({
   api,
   clock: systemClock,
   logger: createLogger(process.env.PERSEUS_BENCH_LOG_LEVEL ?? 'error', process.env.PERSEUS_BENCH_LOG_LEVEL === undefined),
   identity: 'bench',
   workers: Number(workers),
-  onReconciled: (seconds) => durations.push(seconds),
+  onReconciled: (seconds, pass) => passes.push([seconds, pass.decideSeconds, pass.writes]),
 });
 await operator.start();
 
@@ -50,20 +58,20 @@ const idle = async () => {
 process.on('message', (m) => {
   void (async () => {
     if (m.type === 'status') {
-      process.send({ type: 'status', phases: Object.fromEntries(operator.controller?.phaseCounts() ?? []), reconciles: durations.length, errors: await errors() });
+      process.send({ type: 'status', phases: Object.fromEntries(operator.controller?.phaseCounts() ?? []), reconciles: passes.length, errors: await errors() });
     } else if (m.type === 'resync') {
       // Steady state: every job reconciled again (what a periodic relist triggers).
-      const from = durations.length;
+      const from = passes.length;
       for (const key of operator.controller?.jobKeys() ?? []) operator.controller?.queue.add(key);
       await idle();
-      process.send({ type: 'resync', durations: durations.slice(from) });
+      process.send({ type: 'resync', passes: passes.slice(from) });
     } else if (m.type === 'report') {
       const solves = (await operator.metrics.solveDuration.get()).values;
       const solveSum = solves.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
       const solveCount = solves.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
       global.gc?.();
       const { heapUsed } = process.memoryUsage();
-      process.send({ type: 'report', durations, errors: await errors(), liveHeapMib: heapUsed / 1048576, loopDelayMaxMs: loopDelay.max / 1e6, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, solveSum, solveCount });
+      process.send({ type: 'report', passes, requests: requestStats(), errors: await errors(), liveHeapMib: heapUsed / 1048576, loopDelayMaxMs: loopDelay.max / 1e6, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, solveSum, solveCount });
     } else if (m.type === 'stop') {
       await operator.stop();
       process.disconnect();

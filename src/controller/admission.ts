@@ -1,10 +1,11 @@
 // The gates every pass goes through before a phase runs: the spec is valid (an invalid one fails the job,
 // naming the field), the job has been accepted (Pending), it is not suspended, and its active deadline holds.
 import { findCondition } from '../api/conditions.ts';
-import { JOB_CONDITIONS, validateJob, type ValidatedJobSpec } from '../api/index.ts';
+import { JOB_CONDITIONS, validateJob, type JobStatus, type ValidatedJobSpec } from '../api/index.ts';
 import { deletePods, idleRanks } from './children.ts';
 import { withActions, withCondition, withPhase, withRequeue, withStatus, type DecideContext, type Decision, type JobContext, type Step } from './decision.ts';
 import { failJob } from './finished.ts';
+import { Lru } from './memo.ts';
 
 /**
  * Validates the spec, immutable fields against what was accepted first (as the CRD's transition rules
@@ -13,19 +14,7 @@ import { failJob } from './finished.ts';
 export function admit(ctx: DecideContext, d: Decision): Step & { readonly spec?: ValidatedJobSpec } {
   const job = ctx.o.job;
   const accepted = d.status.accepted;
-  const validation = validateJob(
-    job,
-    accepted === undefined
-      ? undefined
-      : {
-          metadata: job.metadata,
-          spec: {
-            ...Object.fromEntries(Object.entries(job.spec).filter(([k]) => k !== 'managedBy')),
-            topology: JSON.parse(accepted.topology ?? 'null') ?? job.spec.topology,
-            ...(accepted.managedBy === undefined ? {} : { managedBy: accepted.managedBy }),
-          },
-        },
-  );
+  const validation = validated(job, accepted);
   if (!validation.ok) {
     const message = validation.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
     const rejected = withCondition(ctx, d, JOB_CONDITIONS.invalidSpec, 'True', 'SpecValidationFailed', message);
@@ -74,4 +63,25 @@ export function enforceDeadline(ctx: JobContext, d: Decision): Step {
   const dueMs = Date.parse(d.status.startTime) + deadline * 1000;
   if (ctx.o.nowMs >= dueMs) return { done: true, decision: failJob(ctx, d, 'DeadlineExceeded', `The job was active longer than activeDeadlineSeconds (${deadline} s)`) };
   return { done: false, decision: withRequeue(d, dueMs - ctx.o.nowMs) };
+}
+
+// One validation per distinct (name, spec, accepted): passes repeat it on an unchanged spec.
+const validations = new Lru<string, ReturnType<typeof validateJob>>(4096);
+
+function validated(job: DecideContext['o']['job'], accepted: JobStatus['accepted']): ReturnType<typeof validateJob> {
+  return validations.get(JSON.stringify([job.metadata.name, job.spec, accepted ?? null]), () =>
+    validateJob(
+      job,
+      accepted === undefined
+        ? undefined
+        : {
+            metadata: job.metadata,
+            spec: {
+              ...Object.fromEntries(Object.entries(job.spec).filter(([k]) => k !== 'managedBy')),
+              topology: JSON.parse(accepted.topology ?? 'null') ?? job.spec.topology,
+              ...(accepted.managedBy === undefined ? {} : { managedBy: accepted.managedBy }),
+            },
+          },
+    ),
+  );
 }

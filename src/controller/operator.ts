@@ -6,7 +6,7 @@ import type { KubeApi } from '../kube/client.ts';
 import { KubeEventRecorder } from '../kube/events.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { serveMetrics, type MetricsServer, type MetricsServerOptions } from '../kube/metrics-server.ts';
-import { Controller } from './controller.ts';
+import { Controller, type ControllerOptions } from './controller.ts';
 import type { Logger } from './log.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { PlannerService } from './planner-service.ts';
@@ -28,7 +28,7 @@ export interface OperatorOptions {
   readonly defaultMetrics?: boolean;
   readonly plannerWorkerThreshold?: number;
   readonly mintToken?: () => string;
-  readonly onReconciled?: (seconds: number) => void;
+  readonly onReconciled?: ControllerOptions['onReconciled'];
 }
 
 export class Operator {

@@ -17,6 +17,7 @@ import {
   type Step,
 } from './decision.ts';
 import { failJob } from './finished.ts';
+import { Lru, perObject } from './memo.ts';
 import { sha256Hex } from './objects.ts';
 import { parseProfilingState, profilingCost } from './profiling-rounds.ts';
 
@@ -95,7 +96,7 @@ export function loadProfile(ctx: JobContext, d: Decision, storedCsv: string | un
     }
     csv = text;
   }
-  const parsed = withBlockingPower(parseStageProfileCsv(csv ?? ''), storedCsv === undefined ? undefined : ctx);
+  const parsed = withBlockingPower(parsedProfile(csv ?? ''), storedCsv === undefined ? undefined : ctx);
   const field = storedCsv === undefined ? 'spec.profiling.profileRef' : `ConfigMap ${configMapName(name)} ${CONFIG_MAP_KEYS.profile}`;
   if (!parsed.ok) {
     const message = parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
@@ -138,8 +139,19 @@ export function loadProfile(ctx: JobContext, d: Decision, storedCsv: string | un
   return { done: false, decision: out, profile: parsed.value };
 }
 
+// Every pass parses the stored profile, derives the planner request (a hash of the whole profile) and,
+// once, writes the frontier as CSV: each is computed once per distinct input.
+const profiles = new Lru<string, ReturnType<typeof parseStageProfileCsv>>(256);
+const parsedProfile = (csv: string): ReturnType<typeof parseStageProfileCsv> => profiles.get(csv, () => parseStageProfileCsv(csv));
+const frontierCsv = perObject((f: Frontier) => frontierToCsv(f));
+const requests = new Lru<string, SolveRequest>(1024);
+
 /** The planner request for a profile (within the GPU bounds); equal inputs give equal keys. */
 export function solveRequest(spec: ValidatedJobSpec, stageProfile: StageProfile, minUnitTimeSeconds = 0): SolveRequest {
+  return requests.get(JSON.stringify([spec.topology, spec.planning, spec.gpu, minUnitTimeSeconds, stageProfile]), () => computeSolveRequest(spec, stageProfile, minUnitTimeSeconds));
+}
+
+function computeSolveRequest(spec: ValidatedJobSpec, stageProfile: StageProfile, minUnitTimeSeconds: number): SolveRequest {
   const profile = boundProfile(stageProfile, spec);
   const inputs = plannerInputs(spec, profile);
   const pipeline = inputs.pipeline;
@@ -181,7 +193,7 @@ export function plan(ctx: JobContext, d: Decision, frontier: FrontierState, requ
     ...out,
     configMapData: {
       ...(out.configMapData ?? {}),
-      [CONFIG_MAP_KEYS.frontier]: frontierToCsv(f),
+      [CONFIG_MAP_KEYS.frontier]: frontierCsv(f),
       [CONFIG_MAP_KEYS.planner]: JSON.stringify({ pipeline, options, maxSlowdown, chosenIndex: chosen.index }),
     },
   };

@@ -1,8 +1,6 @@
 // The one place that talks to the Kubernetes API: generic object operations with explicit patch types,
 // server-side apply among them, and watches, on a KubeConnection (kubeconfig.ts); objects travel as plain
 // JSON, without the Kubernetes client library (tests, the simulator and benchmarks may use it).
-import { createRequire } from 'node:module';
-import type * as k8s from '@kubernetes/client-node';
 import { GROUP, JOB_NAMES, RANK_NAMES, VERSION } from '../api/names.ts';
 import { toKubeError } from './errors.ts';
 import type { KubeConnection } from './kubeconfig.ts';
@@ -112,18 +110,6 @@ export interface KubeApi {
 export function microTime(ms: number): { toISOString(): string } {
   const text = new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
   return { toISOString: () => text };
-}
-
-/**
- * The client library's KubeConfig from kubeconfig YAML, for bench/controller.ts only (tests use
- * test/support/library-kubeconfig.ts); loads the library when called, never at import.
- * @deprecated For bench/controller.ts until it builds its own KubeConfig; this shim goes then.
- */
-export function kubeConfigFromYaml(text: string): k8s.KubeConfig {
-  const library = createRequire(import.meta.url)('@kubernetes/client-node') as typeof k8s;
-  const kc = new library.KubeConfig();
-  kc.loadFromString(text);
-  return kc;
 }
 
 /** The field manager of the controller's writes (server-side apply and the other writes' managedFields). */
