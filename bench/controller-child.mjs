@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
 
 const [dist, kubeconfig, workers] = process.argv.slice(2);
 const load = (file) => import(pathToFileURL(path.join(dist, file)).href);
@@ -72,6 +73,9 @@ process.on('message', (m) => {
       global.gc?.();
       const { heapUsed } = process.memoryUsage();
       process.send({ type: 'report', passes, requests: requestStats(), errors: await errors(), liveHeapMib: heapUsed / 1048576, loopDelayMaxMs: loopDelay.max / 1e6, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, solveSum, solveCount });
+    } else if (m.type === 'heap-snapshot') {
+      global.gc?.();
+      process.send({ type: 'heap-snapshot', file: writeHeapSnapshot(m.file) });
     } else if (m.type === 'stop') {
       await operator.stop();
       process.disconnect();

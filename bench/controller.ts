@@ -31,6 +31,7 @@ const usage = `Usage: npm run bench:controller -- [flags]
   --workers N            controller workers (default 4, the CLI's and the chart's default)
   --timeout-seconds S    give up on one run after S seconds (default 900)
   --cpu-prof DIR         write a V8 CPU profile of each controller process into DIR
+  --heap-snapshot DIR    write a V8 heap snapshot of each controller process into DIR once it converged
 `;
 
 function positive(flag: string, value: string | undefined, fallback: number): number {
@@ -40,9 +41,9 @@ function positive(flag: string, value: string | undefined, fallback: number): nu
   return n;
 }
 
-function options(): { servers: ServerKind[]; sizes: Size[]; workers: number; timeoutMs: number; cpuProf: string | undefined } {
+function options(): { servers: ServerKind[]; sizes: Size[]; workers: number; timeoutMs: number; cpuProf: string | undefined; heapSnapshot: string | undefined } {
   const { values } = parseArgs({
-    options: { server: { type: 'string' }, jobs: { type: 'string' }, 'ranks-per-job': { type: 'string' }, workers: { type: 'string' }, 'timeout-seconds': { type: 'string' }, 'cpu-prof': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { server: { type: 'string' }, jobs: { type: 'string' }, 'ranks-per-job': { type: 'string' }, workers: { type: 'string' }, 'timeout-seconds': { type: 'string' }, 'cpu-prof': { type: 'string' }, 'heap-snapshot': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (values.help === true) {
@@ -63,7 +64,7 @@ function options(): { servers: ServerKind[]; sizes: Size[]; workers: number; tim
           { jobs: 1000, ranksPerJob: 20 },
         ]
       : [{ jobs: positive('jobs', values.jobs, 200), ranksPerJob }];
-  return { servers, sizes, workers: positive('workers', values.workers, 4), timeoutMs: positive('timeout-seconds', values['timeout-seconds'], 900) * 1000, cpuProf: values['cpu-prof'] };
+  return { servers, sizes, workers: positive('workers', values.workers, 4), timeoutMs: positive('timeout-seconds', values['timeout-seconds'], 900) * 1000, cpuProf: values['cpu-prof'], heapSnapshot: values['heap-snapshot'] };
 }
 
 function profileCsv(): string {
@@ -313,6 +314,11 @@ async function runOne(server: ServerKind, size: Size, dist: string, o: ReturnTyp
     }>('report', { type: 'report' });
     process.stdout.write(`  live heap after converging ${report.liveHeapMib.toFixed(0)} MiB; event loop delay p99 ${report.loopDelayP99Ms.toFixed(1)} ms, max ${report.loopDelayMaxMs.toFixed(1)} ms; ${report.solveCount} frontier solves, ${(report.solveSum * 1000).toFixed(0)} ms in all\n`);
     process.stdout.write(`  API requests of the controller while converging (latency as the controller saw it):\n${report.requests.map((r) => `    ${r.what.padEnd(30)} ${String(r.n).padStart(6)}  p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms`).join('\n')}\n`);
+    if (o.heapSnapshot !== undefined) {
+      mkdirSync(o.heapSnapshot, { recursive: true });
+      const file = path.resolve(o.heapSnapshot, `controller-${server}-${size.jobs}.heapsnapshot`);
+      process.stdout.write(`  heap snapshot: ${(await controller.ask<{ file: string }>('heap-snapshot', { type: 'heap-snapshot', file } as { type: string })).file}\n`);
+    }
     const steady = (await controller.ask<{ passes: Pass[] }>('resync', { type: 'resync' })).passes.map((p) => p[0]).sort((a, b) => a - b);
     const all = report.passes.map((p) => p[0]).sort((a, b) => a - b);
     const quiet = report.passes.filter((p) => p[2] <= 1).map((p) => p[0]).sort((a, b) => a - b);

@@ -1,9 +1,10 @@
 // What the controller's informers keep of each object, and the index they share: a job's children by
 // "namespace/job". Pods are the bulk of the cache (one per rank) and the controller reads only their
-// metadata, spec.nodeName and status (podInfo in controller.ts), so that is all a cached pod holds.
+// metadata, spec.nodeName and status (podInfo in controller.ts), so that is all a cached pod holds; a job's
+// ConfigMap keeps only the data keys decide() reads.
 // No cached object keeps managedFields: the controller's server-side applies learn of another manager's
 // fields from the apply's conflicts (owned-writes.ts), not from the cache.
-import { LABELS } from '../api/index.ts';
+import { CONFIG_MAP_KEYS, LABELS } from '../api/index.ts';
 import { CONFIGMAPS, JOBS, PODS, RANKS, SERVICES, type KubeObject, type ResourceKind } from '../kube/client.ts';
 import { withoutManagedFields } from '../kube/trim.ts';
 
@@ -20,9 +21,25 @@ export function cachedPod(pod: KubeObject): KubeObject {
   };
 }
 
+/** The keys of a job's ConfigMap that decide() reads; the others it only writes (see cachedConfigMap). */
+const READ_CONFIG_MAP_KEYS: readonly string[] = [CONFIG_MAP_KEYS.profile, CONFIG_MAP_KEYS.profiling];
+
+/**
+ * A job's ConfigMap as the controller reads it: without managedFields, and with only the data keys decide()
+ * reads. The frontier (hundreds of KB a job), the planner inputs and the fitted model are written, never
+ * read back; configMapToApply reads the live object when it rewrites the ConfigMap, so they are kept.
+ */
+export function cachedConfigMap(cm: KubeObject): KubeObject {
+  const trimmed = withoutManagedFields(cm);
+  const data = trimmed['data'] as Record<string, string> | undefined;
+  if (data === undefined || Object.keys(data).every((k) => READ_CONFIG_MAP_KEYS.includes(k))) return trimmed;
+  return { ...trimmed, data: Object.fromEntries(Object.entries(data).filter(([k]) => READ_CONFIG_MAP_KEYS.includes(k))) };
+}
+
 /** The informer transform of each kind the controller watches. */
 export function cacheTransform(kind: ResourceKind): (object: KubeObject) => KubeObject {
   if (kind === PODS) return cachedPod;
+  if (kind === CONFIGMAPS) return cachedConfigMap;
   if (kind === JOBS || kind === CONFIGMAPS || kind === RANKS || kind === SERVICES) return withoutManagedFields;
   return (object) => object;
 }

@@ -33,6 +33,15 @@ describe('controller caches', () => {
     assert.deepEqual(rank.metadata.managedFields, managedFields, 'the object the informer delivered is left as it was');
   });
 
+  it("keeps of a job's ConfigMap only the data keys decide() reads", () => {
+    const cm: KubeObject = {
+      metadata: { name: 'train-perseus', managedFields },
+      data: { 'profile.csv': 'p', 'profiling.json': '{}', 'frontier.csv': 'time,energy\n'.repeat(1000), 'planner.json': '{}', 'profile-model.csv': 'm' },
+    };
+    assert.deepEqual(cacheTransform(CONFIGMAPS)(cm), { metadata: { name: 'train-perseus' }, data: { 'profile.csv': 'p', 'profiling.json': '{}' } });
+    assert.equal(Object.keys(cm['data'] as object).length, 5, 'the delivered object is left as it was');
+  });
+
   it('indexes a child by namespace and job label', () => {
     assert.equal(jobIndexKey(pod), 'ml/train');
     assert.equal(jobIndexKey({ metadata: { name: 'x', labels: { [LABELS.job]: 'j' } } }), '/j');
