@@ -3,6 +3,7 @@
 import { API_VERSION, configMapName, JOB_NAMES, type PerseusRank, type PerseusTrainingJob } from '../api/index.ts';
 import { CONFIGMAPS, JOBS, PODS, RANKS, SERVICES, type KubeApi, type KubeObject, type ResourceKind } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
+import { ForwardingApi, type KubeVerb } from '../kube/forwarding-api.ts';
 import { statusChanged } from './decide.ts';
 import type { Decision } from './decision.ts';
 import { jsonEqual } from './json-equal.ts';
@@ -94,36 +95,11 @@ async function stillExists(api: KubeApi, job: PerseusTrainingJob): Promise<boole
 }
 
 /** A KubeApi that counts the writes (create, patch, apply, replace, delete) sent through it. */
-class WriteCounter implements KubeApi {
+class WriteCounter extends ForwardingApi {
   writes = 0;
-  constructor(private readonly api: KubeApi) {}
-  private count<T>(p: Promise<T>): Promise<T> {
-    this.writes++;
-    return p;
-  }
-  list(...a: Parameters<KubeApi['list']>): ReturnType<KubeApi['list']> {
-    return this.api.list(...a);
-  }
-  get(...a: Parameters<KubeApi['get']>): ReturnType<KubeApi['get']> {
-    return this.api.get(...a);
-  }
-  watch(...a: Parameters<KubeApi['watch']>): ReturnType<KubeApi['watch']> {
-    return this.api.watch(...a);
-  }
-  create(...a: Parameters<KubeApi['create']>): ReturnType<KubeApi['create']> {
-    return this.count(this.api.create(...a));
-  }
-  mergePatch(...a: Parameters<KubeApi['mergePatch']>): ReturnType<KubeApi['mergePatch']> {
-    return this.count(this.api.mergePatch(...a));
-  }
-  apply(...a: Parameters<KubeApi['apply']>): ReturnType<KubeApi['apply']> {
-    return this.count(this.api.apply(...a));
-  }
-  replace(...a: Parameters<KubeApi['replace']>): ReturnType<KubeApi['replace']> {
-    return this.count(this.api.replace(...a));
-  }
-  delete(...a: Parameters<KubeApi['delete']>): ReturnType<KubeApi['delete']> {
-    return this.count(this.api.delete(...a));
+  protected around<T>(verb: KubeVerb, call: Promise<T>): Promise<T> {
+    if (verb !== 'list' && verb !== 'get' && verb !== 'watch') this.writes++;
+    return call;
   }
 }
 
