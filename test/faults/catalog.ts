@@ -1,6 +1,6 @@
 // The faults: each injected once per trial at the point the trial chose, and over (the component back,
 // the network healed) when `inject` resolves. Durations are drawn from the trial's seeded PRNG.
-import { admin, countEvents } from './observe.ts';
+import { admin, jobEvents } from './observe.ts';
 import type { Fault, TrialContext } from './trial.ts';
 
 const NODE_LOST_GRACE = '2s';
@@ -99,7 +99,7 @@ async function nodeNotReady(ctx: TrialContext): Promise<void> {
     'application/strategic-merge-patch+json',
   );
   const t0 = Date.now();
-  while ((await countEvents(ctx.suite.cp, ctx.namespace, ctx.jobUid(), 'GangRestart')) === 0 && Date.now() - t0 < 90_000 && !ctx.tracked.status?.completionTime) await sleep(250);
+  while ((await jobEvents(ctx.suite.cp, ctx.namespace, ctx.jobUid(), 'GangRestart')).count === 0 && Date.now() - t0 < 90_000 && !ctx.tracked.status?.completionTime) await sleep(250);
   ctx.parts.kubelet.silence(node.name, false);
   ctx.note(`node ${node.name} NotReady (${res.status}) for ${((Date.now() - t0) / 1000).toFixed(1)} s (controller --node-lost-grace ${NODE_LOST_GRACE})`);
 }

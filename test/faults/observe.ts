@@ -148,9 +148,11 @@ export async function checkEndState(cp: ControlPlane, o: { namespace: string; jo
 }
 
 /** Events of the job (by its UID) with this reason; each Event's count (a recorder may aggregate). */
-export async function countEvents(cp: ControlPlane, namespace: string, jobUid: string | undefined, reason: string): Promise<number> {
-  if (jobUid === undefined) return 0;
+/** The job's Events of `reason`: how many (an Event's count included) and their messages, oldest first. */
+export async function jobEvents(cp: ControlPlane, namespace: string, jobUid: string | undefined, reason: string): Promise<{ readonly count: number; readonly messages: readonly string[] }> {
+  if (jobUid === undefined) return { count: 0, messages: [] };
   const res = await admin(cp, 'GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.uid=${jobUid},reason=${reason}`)}`);
-  if (res.status !== 200) return 0;
-  return (res.body as { items: Array<{ count?: number }> }).items.reduce((n, e) => n + (e.count ?? 1), 0);
+  if (res.status !== 200) return { count: 0, messages: [] };
+  const items = (res.body as { items: Array<{ count?: number; message?: string }> }).items;
+  return { count: items.reduce((n, e) => n + (e.count ?? 1), 0), messages: items.map((e) => e.message ?? '') };
 }

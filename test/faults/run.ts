@@ -82,7 +82,8 @@ async function main(): Promise<number> {
   console.log('');
   console.log(`seed ${seed}, ${results.length} trials in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   const bad = results.filter((r) => !r.finished || r.lost.length + r.duplicated.length > 0 || r.lockedClocks > 0 || r.reprofilings > 0 || !r.injected);
-  for (const r of bad) console.log(`FAILED: ${r.fault} #${r.trial + 1}`);
+  // Each failed trial's notes again, last: the part of a long log that a CI summary shows.
+  for (const r of bad) console.log(`FAILED: ${r.fault} #${r.trial + 1} (${r.phase})\n${r.notes.map((n) => `    ${n}`).join('\n')}`);
   writeCounts(results.length - bad.length, bad.length);
   return bad.length === 0 ? 0 : 1;
 }

@@ -11,7 +11,7 @@ import { runSimulation, type SimulationParts, type SimulationResult } from '../.
 import type { ChartIdentities } from '../support/chart-identities.ts';
 import type { ControlPlane } from '../support/envtest.ts';
 import { ControllerProcess } from './controllers.ts';
-import { admin, checkEndState, countEvents, ObjectWatch } from './observe.ts';
+import { admin, checkEndState, jobEvents, ObjectWatch } from './observe.ts';
 import type { Prng } from './prng.ts';
 import type { TcpProxy } from './tcp-proxy.ts';
 
@@ -198,8 +198,10 @@ export async function runTrial(suite: Suite, fault: Fault, seed: number, trial: 
   const t = tracked;
   const deleted = t?.deleted === true;
   const end = await checkEndState(suite.cp, { namespace, job: name, jobUid: uid, stages: STAGES, pipelines: PIPELINES, deleted: fault.deletesJob === true && deleted, watch });
-  const restarts = await countEvents(suite.cp, namespace, uid, 'GangRestart');
-  const profilingStarts = await countEvents(suite.cp, namespace, uid, 'ProfilingStarted');
+  const gang = await jobEvents(suite.cp, namespace, uid, 'GangRestart');
+  const restarts = gang.count;
+  for (const m of gang.messages) note(`GangRestart: ${m}`);
+  const profilingStarts = (await jobEvents(suite.cp, namespace, uid, 'ProfilingStarted')).count;
   const reentries = (t?.phases ?? []).filter((p, i, all) => p.phase === 'Profiling' && all.slice(0, i).some((q) => q.phase === 'Planning' || q.phase === 'Running')).length;
   const reprofilings = Math.max(profilingStarts - 1, reentries);
   const finished = error === undefined && (fault.deletesJob === true ? deleted && end.duplicated.length === 0 : t?.status?.phase === 'Succeeded');
