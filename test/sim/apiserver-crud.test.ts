@@ -164,6 +164,20 @@ describeOnServers('apiserver: CRUD and object semantics', (kind) => {
     assert.equal(scaled.metadata?.generation, 2);
   });
 
+  it('a UID in a patch is a precondition: a status patch naming another UID is invalid and changes nothing', async () => {
+    const pod = await h.core.createNamespacedPod({ namespace: 'crud', body: { metadata: { name: 'uidpre' }, spec: { nodeSelector: UNSCHEDULABLE, containers: [{ name: 'c', image: 'x:1' }] } } });
+    const uid = pod.metadata!.uid!;
+    const same = await h.core.patchNamespacedPodStatus({ namespace: 'crud', name: 'uidpre', body: { metadata: { uid }, status: { phase: 'Running' } } }, patchAs(k8s.PatchStrategy.MergePatch));
+    assert.equal(same.status?.phase, 'Running');
+    const other = await statusOf(h.core.patchNamespacedPodStatus({ namespace: 'crud', name: 'uidpre', body: { metadata: { uid: '00000000-0000-0000-0000-000000000000' }, status: { phase: 'Failed' } } }, patchAs(k8s.PatchStrategy.MergePatch)));
+    assert.equal(other.code, 422);
+    assert.match(other.message, /metadata\.uid: Invalid value: "00000000-0000-0000-0000-000000000000": field is immutable/);
+    const after = await h.core.readNamespacedPod({ namespace: 'crud', name: 'uidpre' });
+    assert.equal(after.status?.phase, 'Running');
+    assert.equal(after.metadata?.uid, uid);
+    await h.core.deleteNamespacedPod({ namespace: 'crud', name: 'uidpre', gracePeriodSeconds: 0 });
+  });
+
   it('pod binding sets spec.nodeName once', async () => {
     await h.core.createNamespacedPod({ namespace: 'crud', body: { metadata: { name: 'tobind' }, spec: { nodeSelector: UNSCHEDULABLE, containers: [{ name: 'c', image: 'x:1' }] } } });
     await h.core.createNamespacedPodBinding({ namespace: 'crud', name: 'tobind', body: { metadata: { name: 'tobind' }, target: { kind: 'Node', name: 'node-1' } } });

@@ -163,6 +163,14 @@ export function checkResourceVersion(r: ResourceType, name: string, rv: string |
   }
 }
 
+/** An update (of the object or a subresource) that names another UID is invalid, as on kube-apiserver: a UID in a patch is a precondition. */
+export function checkUidUnchanged(r: ResourceType, incoming: KubeObject, current: KubeObject): void {
+  const uid = incoming.metadata?.uid;
+  if (typeof uid === 'string' && uid !== '' && uid !== current.metadata.uid) {
+    throw invalid(r.group, r.kind, current.metadata.name ?? '', [fieldErrors.invalid('metadata.uid', uid, 'field is immutable')]);
+  }
+}
+
 /** An update keeps what only the server sets (identity, creation, deletion, generation); no finalizer may be added while deleting. */
 export function keepServerMetadata(r: ResourceType, m: ObjectMeta, c: ObjectMeta): void {
   m.name = c.name ?? '';

@@ -1,7 +1,7 @@
 // The API semantics behind the HTTP layer: create, read, update, patch, delete with finalizers,
 // graceful pod deletion, garbage collection, namespace and CRD lifecycles, and field management.
 import { randomUUID } from 'node:crypto';
-import { admit, apiVersionOf, checkNamespace, checkResourceVersion, checkTypeMeta, keepServerMetadata } from './admission.ts';
+import { admit, apiVersionOf, checkNamespace, checkResourceVersion, checkTypeMeta, checkUidUnchanged, keepServerMetadata } from './admission.ts';
 import { checkCrdActive, isCrdResource, prepareCrd, terminatingCrdStatus } from './crd-lifecycle.ts';
 import { defaultBuiltin } from './defaults.ts';
 import { ApiError, alreadyExists, badRequest, conflict, notFound } from './errors.ts';
@@ -197,6 +197,7 @@ export class ApiCore implements GcHost {
 
   /** The common tail of update and patch: merge with the current object, admit, commit. */
   private replace(r: ResourceType, key: string, current: KubeObject, currentStored: KubeObject, incoming: KubeObject, opts: WriteOptions, subresource: 'status' | undefined, mode: 'update' | 'apply'): KubeObject {
+    checkUidUnchanged(r, incoming, current);
     let next: KubeObject;
     if (subresource === 'status') {
       next = { ...clone(current) };

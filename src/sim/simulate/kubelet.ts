@@ -1,7 +1,9 @@
 // The simulated kubelet (and, on the embedded API server, the scheduler) for simulated GPU nodes: binds
 // pending pods to nodes with free GPUs, allocates GPUs, materializes the pod's hostPath and downward-API
 // volumes, runs a simulated training worker per pod, reports pod phases, and finishes graceful deletions
-// with gracePeriodSeconds=0 once the worker stopped, as a real kubelet does.
+// with gracePeriodSeconds=0 once the worker stopped, as a real kubelet does. Like the kubelet's status
+// manager, a pod's status is reported again until the API server has taken it (a lost connection loses no
+// phase), and a container that exited is never started again (restartPolicy Never).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { LABELS, WORKER_ENV } from '../../api/names.ts';
@@ -60,7 +62,15 @@ interface Running {
   readonly worker: SimWorker | undefined;
   readonly node: SimNode;
   readonly uid: string;
+  /** The status reported once the pod started (phase Running). */
+  readonly status: Record<string, unknown>;
   finished: boolean;
+}
+
+/** A pod whose container has exited here, and the terminal status to report. */
+interface Exited {
+  readonly uid: string;
+  readonly status: Record<string, unknown>;
 }
 
 /** Resolves the value of a downward-API fieldRef such as metadata.annotations['perseus.energy/token']. */
@@ -78,6 +88,10 @@ export class SimKubelet {
   private readonly running = new Map<string, Running>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly byName = new Map<string, SimNode>();
+  /** Pods whose container exited on one of these nodes: reported until the API server has the phase, never started again. */
+  private readonly exited = new Map<string, Exited>();
+  /** The last phase the API server accepted for a pod (by UID), so a status is sent once it succeeded. */
+  private readonly reported = new Map<string, { readonly uid: string; readonly phase: string }>();
   /** Pods this scheduler bound, until they start or go away. */
   private readonly bound = new Map<string, { node: string; gpus: number }>();
   private heartbeat: { cancel(): void } | undefined;
@@ -150,9 +164,13 @@ export class SimKubelet {
     if (pod === undefined || pod.metadata.deletionTimestamp !== undefined) this.bound.delete(key);
     if (pod === undefined) {
       if (run !== undefined) this.finish(key, run);
+      this.exited.delete(key);
+      this.reported.delete(key);
       return;
     }
-    if (run !== undefined && run.uid !== pod.metadata.uid) this.finish(key, run);
+    const uid = pod.metadata.uid ?? '';
+    if (run !== undefined && run.uid !== uid) this.finish(key, run);
+    if (this.exited.get(key)?.uid !== undefined && this.exited.get(key)?.uid !== uid) this.exited.delete(key);
     const spec = pod['spec'] as PodSpec;
     const phase = (pod['status'] as { phase?: string } | undefined)?.phase ?? 'Pending';
     if (spec.nodeName === undefined || spec.nodeName === '') {
@@ -167,8 +185,24 @@ export class SimKubelet {
       await this.o.kubelet.deletePodNow(namespace, name);
       return;
     }
-    if (this.running.has(key) || phase === 'Succeeded' || phase === 'Failed') return;
+    const exited = this.exited.get(key);
+    if (exited !== undefined) return this.report(pod, exited.status);
+    const current = this.running.get(key);
+    if (current !== undefined) return this.report(pod, current.status);
+    if (phase === 'Succeeded' || phase === 'Failed') return;
     await this.startPod(key, pod, spec, node);
+  }
+
+  /** Sends a pod's status unless the API server already took this phase for this UID; a failure throws (sync retries). */
+  private async report(pod: KubeObject, status: Record<string, unknown>): Promise<void> {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const uid = pod.metadata.uid ?? '';
+    const phase = status['phase'] as string;
+    const last = this.reported.get(key);
+    if (last !== undefined && last.uid === uid && last.phase === phase) return;
+    // Preconditioned on the UID: a status meant for a pod never lands on a new pod of the same name.
+    await this.o.api.mergePatch(PODS, pod.metadata.namespace ?? 'default', pod.metadata.name, { metadata: { uid }, status }, { status: true });
+    this.reported.set(key, { uid, phase });
   }
 
   private async bind(pod: KubeObject, spec: PodSpec): Promise<void> {
@@ -271,50 +305,35 @@ export class SimKubelet {
         this.workers.set(key, worker);
       }
     }
-    const run: Running = { worker, node, uid: pod.metadata.uid ?? '', finished: false };
-    this.running.set(key, run);
     const now = new Date(this.o.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    await this.o.api.mergePatch(
-      PODS,
-      namespace,
-      pod.metadata.name,
-      {
-        status: {
-          phase: 'Running',
-          startTime: now,
-          hostIP: '10.0.0.1',
-          podIP: `10.244.${this.o.nodes.indexOf(node)}.${(this.running.size % 250) + 2}`,
-          conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }],
-          containerStatuses: [{ name: container.name, ready: true, restartCount: 0, image: 'perseus-sim', imageID: '', started: true, state: { running: { startedAt: now } } }],
-        },
-      },
-      { status: true },
-    );
-    if (worker === undefined) return; // not a Perseus training pod: it just runs
-    void worker.done.then(async (exitCode) => {
-      if (run.finished) return;
-      this.finish(key, run);
-      const phase = exitCode === 0 ? 'Succeeded' : 'Failed';
-      const at = new Date(this.o.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
-      try {
-        await this.o.api.mergePatch(
-          PODS,
-          namespace,
-          pod.metadata.name,
-          {
-            status: {
-              phase,
-              ...(exitCode === 0 ? {} : { reason: 'Error' }),
-              conditions: [{ type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: at }],
-              containerStatuses: [{ name: container.name, ready: false, restartCount: 0, image: 'perseus-sim', imageID: '', state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', finishedAt: at } } }],
-            },
+    const status = {
+      phase: 'Running',
+      startTime: now,
+      hostIP: '10.0.0.1',
+      podIP: `10.244.${this.o.nodes.indexOf(node)}.${(this.running.size % 250) + 2}`,
+      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }],
+      containerStatuses: [{ name: container.name, ready: true, restartCount: 0, image: 'perseus-sim', imageID: '', started: true, state: { running: { startedAt: now } } }],
+    };
+    const run: Running = { worker, node, uid: pod.metadata.uid ?? '', status, finished: false };
+    this.running.set(key, run);
+    if (worker !== undefined) {
+      void worker.done.then((exitCode) => {
+        if (run.finished) return;
+        this.finish(key, run);
+        const at = new Date(this.o.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        this.exited.set(key, {
+          uid: run.uid,
+          status: {
+            phase: exitCode === 0 ? 'Succeeded' : 'Failed',
+            ...(exitCode === 0 ? {} : { reason: 'Error' }),
+            conditions: [{ type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: at }],
+            containerStatuses: [{ name: container.name, ready: false, restartCount: 0, image: 'perseus-sim', imageID: '', state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', finishedAt: at } } }],
           },
-          { status: true },
-        );
-      } catch (err) {
-        this.o.log?.('Failed to report the pod phase', { pod: key, error: (err as Error).message });
-      }
-    });
+        });
+        this.enqueue(key);
+      });
+    }
+    await this.report(pod, status);
   }
 
   private finish(key: string, run: Running): void {
