@@ -13,8 +13,12 @@ export interface Credentials {
   readonly key?: Buffer;
 }
 
-/** Resolves the credentials of the next request (cheap when cached). */
-export type CredentialSource = () => Promise<Credentials>;
+/**
+ * Resolves the credentials of the next request (cheap when cached). `invalidate`, when present, is told
+ * of credentials the server answered 401 to: a cached credential that is still the one sent is dropped, so
+ * the next request gets a fresh one (an exec plugin runs again, a token file is read again), as client-go does.
+ */
+export type CredentialSource = (() => Promise<Credentials>) & { invalidate?(rejected: Credentials): void };
 
 /** How often a token file is read again: bound service account tokens rotate (kubelet refreshes at 80 % of their life). */
 export const TOKEN_FILE_REREAD_MS = 60_000;
@@ -22,7 +26,7 @@ export const TOKEN_FILE_REREAD_MS = 60_000;
 /** A bearer token read from `file`, re-read when the last read is older than TOKEN_FILE_REREAD_MS. */
 export function tokenFileCredentials(file: string, now: () => number): CredentialSource {
   let cached: { value: Credentials; readAtMs: number } | undefined;
-  return () => {
+  const source = (): Promise<Credentials> => {
     if (cached === undefined || now() - cached.readAtMs >= TOKEN_FILE_REREAD_MS) {
       let token: string;
       try {
@@ -34,6 +38,11 @@ export function tokenFileCredentials(file: string, now: () => number): Credentia
     }
     return Promise.resolve(cached.value);
   };
+  return Object.assign(source, {
+    invalidate(rejected: Credentials): void {
+      if (cached?.value === rejected) cached = undefined;
+    },
+  });
 }
 
 /** A kubeconfig user's exec section, checked. */
@@ -121,17 +130,23 @@ export function parseExecCredential(exec: Pick<ExecConfig, 'apiVersion' | 'descr
 
 /**
  * Runs the exec plugin when there is no unexpired credential (concurrent requests share one run) and
- * caches its answer until status.expirationTimestamp; a failed run is not cached.
+ * caches its answer until status.expirationTimestamp, or until the server answers 401 to it; a failed run
+ * is not cached.
  */
 export function execCredentials(exec: ExecConfig, cluster: Record<string, unknown>, now: () => number = Date.now): CredentialSource {
   let cached: ExecResult | undefined;
   let running: Promise<ExecResult> | undefined;
-  return async () => {
+  const source = async (): Promise<Credentials> => {
     if (cached !== undefined && cached.expiresAtMs > now()) return cached.credentials;
     running ??= runPlugin(exec, cluster).finally(() => (running = undefined));
     cached = await running;
     return cached.credentials;
   };
+  return Object.assign(source, {
+    invalidate(rejected: Credentials): void {
+      if (cached?.credentials === rejected) cached = undefined;
+    },
+  });
 }
 
 /**

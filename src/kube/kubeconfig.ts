@@ -34,8 +34,8 @@ export class KubeConnection {
     readonly source: string,
   ) {}
 
-  /** Sets TLS options, the Authorization header and basic auth on `options` for one request. */
-  async applyTo(options: https.RequestOptions): Promise<void> {
+  /** Sets TLS options, the Authorization header and basic auth on `options` for one request; returns the credentials it used. */
+  async applyTo(options: https.RequestOptions): Promise<Credentials> {
     const creds = await this.credentials();
     const { ca, cert, key, rejectUnauthorized, servername } = this.tls;
     if (ca !== undefined) options.ca = ca;
@@ -46,6 +46,12 @@ export class KubeConnection {
     options.rejectUnauthorized = rejectUnauthorized;
     if (servername !== undefined) options.servername = servername;
     if (creds.authorization !== undefined) options.headers = { ...options.headers, Authorization: creds.authorization };
+    return creds;
+  }
+
+  /** The server answered 401 to a request sent with `used`: a refreshable credential is fetched anew next time. */
+  unauthorized(used: Credentials): void {
+    this.credentials.invalidate?.(used);
   }
 }
 

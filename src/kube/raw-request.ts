@@ -3,6 +3,7 @@
 // their Kubernetes release does not know. Watches stream on their own agent.
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Credentials } from './credentials.ts';
 import type { KubeConnection } from './kubeconfig.ts';
 
 /** A non-2xx answer: `code` the HTTP status, `body` the response text (a Status object as JSON). */
@@ -47,7 +48,7 @@ function agentFor(conn: KubeConnection, protocol: string, purpose: 'request' | '
   return agent;
 }
 
-async function prepare(conn: KubeConnection, req: RawRequest, purpose: 'request' | 'watch'): Promise<{ url: URL; options: https.RequestOptions; payload: Buffer | undefined }> {
+async function prepare(conn: KubeConnection, req: RawRequest, purpose: 'request' | 'watch'): Promise<{ url: URL; options: https.RequestOptions; payload: Buffer | undefined; used: Credentials }> {
   const url = new URL(conn.server + req.path);
   for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
   const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
@@ -58,14 +59,20 @@ async function prepare(conn: KubeConnection, req: RawRequest, purpose: 'request'
       ...(payload === undefined ? {} : { 'Content-Type': req.contentType ?? 'application/json', 'Content-Length': payload.length }),
     },
   };
-  await conn.applyTo(options);
+  const used = await conn.applyTo(options);
   options.agent = agentFor(conn, url.protocol, purpose);
-  return { url, options, payload };
+  return { url, options, payload, used };
+}
+
+/** A non-2xx answer; a 401 tells the connection that the credentials it sent were refused. */
+function statusError(conn: KubeConnection, used: Credentials, code: number, body: string): HttpStatusError {
+  if (code === 401) conn.unauthorized(used);
+  return new HttpStatusError(code, body);
 }
 
 /** Sends `req` with the connection's server and credentials; resolves with the parsed JSON answer. */
 export async function rawRequest(conn: KubeConnection, req: RawRequest): Promise<unknown> {
-  const { url, options, payload } = await prepare(conn, req, 'request');
+  const { url, options, payload, used } = await prepare(conn, req, 'request');
   const transport = url.protocol === 'http:' ? http : https;
   return new Promise<unknown>((resolve, reject) => {
     const request = transport.request(url, options, (res) => {
@@ -76,7 +83,7 @@ export async function rawRequest(conn: KubeConnection, req: RawRequest): Promise
         const text = Buffer.concat(chunks).toString('utf8');
         const code = res.statusCode ?? 0;
         if (code < 200 || code >= 300) {
-          reject(new HttpStatusError(code, text));
+          reject(statusError(conn, used, code, text));
           return;
         }
         try {
@@ -120,7 +127,7 @@ export async function streamRequest(conn: KubeConnection, req: Omit<RawRequest, 
     end(err instanceof Error ? err : new Error(String(err)));
     return handle;
   }
-  const { url, options } = prepared;
+  const { url, options, used } = prepared;
   const transport = url.protocol === 'http:' ? http : https;
   return new Promise((resolve) => {
     request = transport.request(url, options, (res) => {
@@ -129,8 +136,8 @@ export async function streamRequest(conn: KubeConnection, req: Omit<RawRequest, 
       if (code < 200 || code >= 300) {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => end(new HttpStatusError(code, Buffer.concat(chunks).toString('utf8'))));
-        res.on('error', (err) => end(new HttpStatusError(code, Buffer.concat(chunks).toString('utf8') || err.message)));
+        res.on('end', () => end(statusError(conn, used, code, Buffer.concat(chunks).toString('utf8'))));
+        res.on('error', (err) => end(statusError(conn, used, code, Buffer.concat(chunks).toString('utf8') || err.message)));
         return;
       }
       res.setEncoding('utf8');

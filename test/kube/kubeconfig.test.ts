@@ -13,7 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import yaml from 'js-yaml';
 import { execCredentials, tokenFileCredentials } from '../../src/kube/credentials.ts';
 import { connectionForUrl, connectionFromFile, connectionFromYaml, inClusterConnection, loadConnection, type KubeConnection } from '../../src/kube/kubeconfig.ts';
-import { rawRequest } from '../../src/kube/raw-request.ts';
+import { HttpStatusError, rawRequest, streamRequest } from '../../src/kube/raw-request.ts';
 import { generateSelfSignedCertificate } from '../../src/kube/self-signed-cert.ts';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -45,6 +45,8 @@ describe('KubeConnection (kubeconfig.ts)', function () {
   const serving = generateSelfSignedCertificate({ commonName: 'kube.test', altNames: ['kube.test'] });
   const client = generateSelfSignedCertificate({ commonName: 'alice', altNames: ['alice'] });
   const seen: Seen[] = [];
+  /** Authorization headers the server answers 401 to (a revoked or expired token). */
+  const revoked = new Set<string>();
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'perseus-kubeconfig-'));
@@ -53,6 +55,11 @@ describe('KubeConnection (kubeconfig.ts)', function () {
       const peer = (req.socket as TLSSocket).getPeerCertificate();
       seen.push({ authorization: req.headers.authorization, clientCert: peer.raw === undefined ? undefined : new X509Certificate(peer.raw).fingerprint256 });
       res.setHeader('Content-Type', 'application/json');
+      if (revoked.has(req.headers.authorization ?? '')) {
+        res.statusCode = 401;
+        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 }));
+        return;
+      }
       res.end(JSON.stringify({ kind: 'APIVersions', path: req.url }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -65,6 +72,7 @@ describe('KubeConnection (kubeconfig.ts)', function () {
   });
   beforeEach(() => {
     seen.length = 0;
+    revoked.clear();
   });
 
   async function call(conn: KubeConnection): Promise<Seen> {
@@ -124,6 +132,18 @@ describe('KubeConnection (kubeconfig.ts)', function () {
     assert.equal((await creds()).authorization, 'Bearer two');
   });
 
+  it('reads a token file again at once after the server answered 401 to its token', async () => {
+    const file = join(dir, 'revoked-token');
+    writeFileSync(file, 'old');
+    writeFileSync(join(dir, 'revoked-config'), kubeconfig({ server: url, 'insecure-skip-tls-verify': true }, { tokenFile: 'revoked-token' }));
+    const conn = connectionFromFile(join(dir, 'revoked-config'));
+    assert.equal((await call(conn)).authorization, 'Bearer old');
+    writeFileSync(file, 'new');
+    revoked.add('Bearer old');
+    await assert.rejects(rawRequest(conn, { method: 'GET', path: '/api' }), (err: unknown) => err instanceof HttpStatusError && err.code === 401);
+    assert.equal((await call(conn)).authorization, 'Bearer new', 'read again within the minute');
+  });
+
   describe('exec plugins', () => {
     /** A plugin that counts its runs and answers token "<arg>-<run>" with the expiry from its env. */
     function plugin(): string {
@@ -172,6 +192,38 @@ describe('KubeConnection (kubeconfig.ts)', function () {
       nowMs += 1_000;
       assert.equal((await creds()).authorization, 'Bearer t-2');
       assert.deepEqual(JSON.parse(readFileSync(join(state, 'info.json'), 'utf8')), { apiVersion, kind: 'ExecCredential', spec: { interactive: false } });
+    });
+
+    it('runs the plugin again after the server answered 401 to its unexpired credential (requests and watches)', async () => {
+      plugin();
+      const state = mkdtempSync(join(dir, 'state-'));
+      const apiVersion = 'client.authentication.k8s.io/v1';
+      const exec = { apiVersion, command: './bin/credential-plugin.sh', args: ['tok'], env: [{ name: 'STATE', value: state }, { name: 'API', value: apiVersion }, { name: 'EXPIRY', value: '2999-01-01T00:00:00Z' }], interactiveMode: 'Never' };
+      writeFileSync(join(dir, 'exec-401'), kubeconfig({ server: url, 'insecure-skip-tls-verify': true }, { exec }));
+      const conn = connectionFromFile(join(dir, 'exec-401'));
+      assert.equal((await call(conn)).authorization, 'Bearer tok-1');
+      revoked.add('Bearer tok-1');
+      await assert.rejects(rawRequest(conn, { method: 'GET', path: '/api' }), (err: unknown) => err instanceof HttpStatusError && err.code === 401);
+      assert.equal((await call(conn)).authorization, 'Bearer tok-2', 'the plugin ran again after the 401');
+      assert.equal((await call(conn)).authorization, 'Bearer tok-2', 'and its new credential is cached');
+      revoked.add('Bearer tok-2');
+      const done = await new Promise<Error | null>((resolve) => void streamRequest(conn, { path: '/api', query: { watch: true } }, { onLine: () => undefined, done: resolve }));
+      assert.ok(done instanceof HttpStatusError && done.code === 401, String(done));
+      assert.equal((await call(conn)).authorization, 'Bearer tok-3', 'a watch refused with 401 refreshes it too');
+      assert.equal(readFileSync(join(state, 'count'), 'utf8').trim(), '3');
+    });
+
+    it('a 401 does not drop a newer credential than the one refused', async () => {
+      const command = plugin();
+      const state = mkdtempSync(join(dir, 'state-'));
+      const apiVersion = 'client.authentication.k8s.io/v1';
+      const creds = execCredentials({ apiVersion, command, args: ['t'], env: { STATE: state, API: apiVersion, EXPIRY: '2999-01-01T00:00:00Z' }, provideClusterInfo: false, describe: 'test' }, {});
+      const first = await creds();
+      creds.invalidate?.(first);
+      const second = await creds();
+      assert.equal(second.authorization, 'Bearer t-2');
+      creds.invalidate?.(first);
+      assert.equal((await creds()).authorization, 'Bearer t-2', 'a late 401 to t-1 keeps t-2');
     });
 
     it('uses a client certificate from the plugin, and names the plugin when it fails or answers nonsense', async () => {
