@@ -36,6 +36,14 @@ export function cachedConfigMap(cm: KubeObject): KubeObject {
   return { ...trimmed, data: Object.fromEntries(Object.entries(data).filter(([k]) => READ_CONFIG_MAP_KEYS.includes(k))) };
 }
 
+/**
+ * Objects per page when an informer lists `kind`. A job's ConfigMap holds its frontier CSV (about 350 KB
+ * at 8×12), so 500 of them are a page of some 175 MB to receive and parse at once; 25 keep a page near 10 MB.
+ */
+export function listPageSize(kind: ResourceKind): number {
+  return kind === CONFIGMAPS ? 25 : 500;
+}
+
 /** The informer transform of each kind the controller watches. */
 export function cacheTransform(kind: ResourceKind): (object: KubeObject) => KubeObject {
   if (kind === PODS) return cachedPod;

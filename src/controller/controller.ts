@@ -18,7 +18,7 @@ import type { ControllerMetrics } from './metrics.ts';
 import type { PlannerService } from './planner-service.ts';
 import { DEFAULT_NODE_LOST_GRACE_MS } from './failures.ts';
 import { NodeWatch } from './nodes.ts';
-import { cacheTransform, jobIndexKey } from './caches.ts';
+import { cacheTransform, jobIndexKey, listPageSize } from './caches.ts';
 
 /** What one reconcile did: decide()'s time (the controller's own computing) and the writes it sent. */
 export interface ReconcilePass {
@@ -90,6 +90,7 @@ export class Controller {
         watchTimeoutSeconds: o.watchTimeoutSeconds ?? 300,
         onError: (err) => o.logger.warn('Restarted a watch after an error', { resource: kind.plural, namespace: ns, error: (err as Error).message }),
         transform: cacheTransform(kind),
+        pageSize: listPageSize(kind),
         ...(kind === JOBS ? {} : { indexBy: jobIndexKey }),
       });
     this.nodeLostGraceMs = o.nodeLostGraceMs ?? DEFAULT_NODE_LOST_GRACE_MS;
