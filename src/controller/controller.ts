@@ -70,6 +70,8 @@ export class Controller {
   readonly queue: WorkQueue;
   private readonly jobs: Informer[] = [];
   private readonly children = new Map<ResourceKind, Informer[]>();
+  /** Per job (namespace/name): its scheduled pods seen deleted while it ran them, by pod name (noteDeletedPod). */
+  private readonly vanished = new Map<string, Map<string, PodInfo>>();
   private workers: Promise<void>[] = [];
   private running = false;
   private readonly mintToken: () => string;
@@ -114,6 +116,7 @@ export class Controller {
         inf.onChange((_key, obj, previous) => {
           const o2 = obj ?? previous;
           const job = o2?.metadata.labels?.[LABELS.job];
+          if (kind === PODS && obj === undefined && previous !== undefined) this.noteDeletedPod(previous);
           if (o2 !== undefined && job !== undefined) this.queue.add(`${o2.metadata.namespace ?? ''}/${job}`);
         });
         const list = this.children.get(kind) ?? [];
@@ -204,6 +207,41 @@ export class Controller {
     }
   }
 
+  /**
+   * Remembers a scheduled pod of the current attempt that was deleted while its job ran it (a worker while
+   * Running, a profiling pod while Profiling), unless the job is being suspended: its rank may not have
+   * recorded the pod's UID yet, and such a pod is still a lost member of the gang (Observed.vanishedPods).
+   */
+  private noteDeletedPod(pod: KubeObject): void {
+    const jobName = pod.metadata.labels?.[LABELS.job];
+    if (jobName === undefined) return;
+    const namespace = pod.metadata.namespace ?? '';
+    const info = podInfo(pod);
+    if (info.nodeName === undefined || info.phase === 'Succeeded' || info.phase === 'Failed') return;
+    let job: KubeObject | undefined;
+    for (const inf of this.jobs) job ??= inf.get(namespace, jobName);
+    if (job === undefined || !pod.metadata.ownerReferences?.some((ref) => ref.uid === job.metadata.uid)) return;
+    const status = job['status'] as { phase?: string; restarts?: number } | undefined;
+    const suspended = (job['spec'] as { runPolicy?: { suspend?: boolean } } | undefined)?.runPolicy?.suspend === true;
+    const active = status?.phase === (info.role === 'worker' ? 'Running' : 'Profiling');
+    if (suspended || !active || info.attempt !== (status?.restarts ?? 0)) return;
+    const key = `${namespace}/${jobName}`;
+    const pods = this.vanished.get(key) ?? new Map<string, PodInfo>();
+    pods.set(info.name, info);
+    this.vanished.set(key, pods);
+  }
+
+  /** The job's vanished pods that still matter: of its current attempt, while it runs or profiles. */
+  private vanishedOf(key: string, job: PerseusTrainingJob): ReadonlyMap<string, PodInfo> | undefined {
+    const pods = this.vanished.get(key);
+    if (pods === undefined) return undefined;
+    const attempt = job.status?.restarts ?? 0;
+    if (job.status?.phase !== 'Running' && job.status?.phase !== 'Profiling') pods.clear();
+    for (const [name, pod] of pods) if (pod.attempt < attempt) pods.delete(name);
+    if (pods.size === 0) this.vanished.delete(key);
+    return pods.size === 0 ? undefined : pods;
+  }
+
   private childrenOf(kind: ResourceKind, namespace: string, job: string): KubeObject[] {
     return (this.children.get(kind) ?? []).flatMap((inf) => inf.byIndex(`${namespace}/${job}`));
   }
@@ -226,6 +264,7 @@ export class Controller {
     const job = cached as unknown as PerseusTrainingJob | undefined;
     if (job === undefined) {
       this.o.metrics.forgetJob(namespace, name);
+      this.vanished.delete(key);
       return undefined;
     }
     if (job.metadata.deletionTimestamp !== undefined) return undefined;
@@ -246,6 +285,7 @@ export class Controller {
     const stored = (cm?.['data'] as Record<string, string> | undefined)?.[CONFIG_MAP_KEYS.profile] !== undefined;
     const refObj = ref === undefined || stored ? undefined : await api.get(CONFIGMAPS, namespace, ref.configMapName);
 
+    const vanishedPods = this.vanishedOf(key, job);
     const decideStarted = performance.now();
     const decision = decide({
       job,
@@ -259,6 +299,7 @@ export class Controller {
       mintToken: () => this.mintToken(),
       ...(this.nodeWatch === undefined ? {} : { nodes: this.nodeWatch.nodes }),
       nodeLostGraceMs: this.nodeLostGraceMs,
+      ...(vanishedPods === undefined ? {} : { vanishedPods }),
     });
     pass.decideSeconds = (performance.now() - decideStarted) / 1000;
     pass.writes = await applyDecision({ api, recorder: this.o.recorder, planner: this.o.planner, metrics: this.o.metrics, requeue: (k) => this.queue.add(k), yielded: this.yielded }, job, decision, { cm, service, ranks }, log);

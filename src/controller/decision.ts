@@ -53,6 +53,11 @@ export interface Observed {
   readonly nodes?: ReadonlyMap<string, NodeInfo>;
   /** A pod's node NotReady this long counts as lost (default 5 minutes; 0 disables). */
   readonly nodeLostGraceMs?: number;
+  /**
+   * Pods of the job, by name, that the controller saw scheduled and then deleted while the job was running
+   * them, as they last were: a pod gone before its rank recorded its UID is still a lost member of the gang.
+   */
+  readonly vanishedPods?: ReadonlyMap<string, PodInfo>;
 }
 
 export interface SolveRequest {

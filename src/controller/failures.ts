@@ -1,6 +1,7 @@
 // Lost pods: which pods of the current restart attempt the job has lost, and why. A pod is lost when it
 // failed, was evicted, is being deleted by someone else, is gone (its rank recorded its UID once it was
-// scheduled), or sits on a node NotReady for longer than the grace. Pure: decide() acts on the answer.
+// scheduled, or the controller saw it deleted after it was scheduled), or sits on a node NotReady for
+// longer than the grace. Pure: decide() acts on the answer.
 import { CONFIG_MAP_KEYS, podName, rankName, type PodRole } from '../api/index.ts';
 import type { JobContext, PodInfo } from './decision.ts';
 
@@ -66,6 +67,12 @@ export function findLosses(ctx: JobContext, role: PodRole, attempt: number): { r
       const tracked = rank !== undefined && recorded !== undefined && rank.spec.podName === podKey && (rank.spec.attempt ?? 0) === attempt && rank.spec.mode !== 'Idle';
       if (tracked && (pod === undefined || pod.uid !== recorded)) {
         losses.push({ pod: podKey, uid: recorded, reason: 'PodDeleted', message: `pod ${podKey} was deleted` });
+        continue;
+      }
+      // Gone before its rank recorded its UID: the controller saw this attempt's scheduled pod deleted.
+      const vanished = o.vanishedPods?.get(podKey);
+      if (vanished !== undefined && vanished.attempt === attempt && vanished.role === role && (pod === undefined || pod.uid !== vanished.uid)) {
+        losses.push({ pod: podKey, uid: vanished.uid, reason: 'PodDeleted', message: `pod ${podKey} was deleted` });
         continue;
       }
       if (pod === undefined || pod.attempt !== attempt) continue;

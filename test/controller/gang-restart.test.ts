@@ -156,6 +156,38 @@ describe('decide: gang restart', () => {
     assert.equal(condition(world, 'Failed')?.reason, 'BackoffLimitExceeded');
   });
 
+  it('a scheduled pod deleted before its rank recorded its UID restarts the gang; it is not recreated alone', () => {
+    const world = new World(makeJob());
+    runToRunning(world);
+    world.schedule(); // the pods are bound; no pass has recorded their UIDs in the ranks yet
+    assert.ok([...world.ranks.values()].every((r) => r.spec.podUid === undefined));
+    const { object: _object, ...lost } = world.pods.get('gpt-p1-s2')!;
+    world.pods.delete('gpt-p1-s2');
+    world.vanished.set('gpt-p1-s2', lost);
+    const commit = world.step();
+    assert.equal(world.status.restarts, 1, 'a gang restart, not a lone replacement');
+    assert.equal(commit.creates.length, 0);
+    assert.deepEqual(world.status.failedPods?.map((f) => [f.name, f.uid, f.reason]), [['gpt-p1-s2', lost.uid, 'PodDeleted']]);
+    assert.match(world.events.find((e) => e.reason === 'GangRestart')?.message ?? '', /^PodDeleted: pod gpt-p1-s2 was deleted/);
+  });
+
+  it('a vanished pod of an older attempt, or one the cache still holds with the same UID, is no loss', () => {
+    const world = running();
+    const { object: _first, ...first } = world.pods.get('gpt-p0-s1')!;
+    world.graceful = true;
+    world.pods.delete('gpt-p1-s2');
+    world.step();
+    completeRestart(world);
+    assert.equal(world.status.restarts, 1);
+    world.events = [];
+    world.vanished.set('gpt-p0-s1', first); // attempt 0: the restart already replaced it
+    const { object: _held, ...held } = world.pods.get('gpt-p1-s1')!;
+    world.vanished.set('gpt-p1-s1', held); // attempt 1, but the cache holds this very pod again
+    world.step();
+    assert.equal(world.status.restarts, 1);
+    assert.deepEqual(world.events.filter((e) => e.reason === 'GangRestart'), []);
+  });
+
   it('suspend during a restart deletes what is left and resumes under the new attempt', () => {
     const world = running();
     world.graceful = true;

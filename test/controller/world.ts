@@ -27,6 +27,8 @@ export class World {
   nodeLostGraceMs: number | undefined;
   /** Every pod delete of every step, in order. */
   deletes: PodDelete[] = [];
+  /** Pods the controller saw deleted after they were scheduled (Observed.vanishedPods). */
+  vanished = new Map<string, PodInfo>();
   private uids = 0;
 
   constructor(job: PerseusTrainingJob) {
@@ -46,6 +48,7 @@ export class World {
       mintToken: () => `token-${++this.tokens}`,
       nodes: this.nodes,
       ...(this.nodeLostGraceMs === undefined ? {} : { nodeLostGraceMs: this.nodeLostGraceMs }),
+      ...(this.vanished.size === 0 ? {} : { vanishedPods: this.vanished }),
     });
     for (const c of d.creates) {
       const name = c.object.metadata.name;
