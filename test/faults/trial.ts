@@ -168,7 +168,7 @@ export async function runTrial(suite: Suite, fault: Fault, seed: number, trial: 
       timeScale: TIME_SCALE,
       iterations: ITERATIONS,
       timeoutMs: TRIAL_TIMEOUT_MS,
-      logLevel: 'error',
+      logLevel: process.env['PERSEUS_FAULTS_LOG_LEVEL'] ?? 'error',
       onStarted: (parts) => {
         tracked = parts.tracker.jobs.get(jobKey(namespace, name))!;
         const base = { suite, rng, namespace, job: name, phase, parts, controllers, tracked: tracked!, jobUid: () => uid };
