@@ -179,7 +179,9 @@ export async function runTrial(suite: Suite, fault: Fault, seed: number, trial: 
             if (uid === undefined) await sleep(20);
           }
           if (!(await reach(base, started + TRIAL_TIMEOUT_MS))) {
-            note(`not injected: the job was past ${phase} (${tracked!.status?.phase ?? 'Pending'}) before the chosen point`);
+            const where = tracked!.status?.phase ?? 'Pending';
+            const late = ORDER.indexOf(where) < ORDER.indexOf(phase) && !tracked!.deleted;
+            note(late ? `not injected: the job never reached ${phase} (still ${where} when the trial's time ran out)` : `not injected: the job was past ${phase} (${where}) before the chosen point`);
             return;
           }
           injected = true;
