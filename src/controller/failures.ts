@@ -71,7 +71,7 @@ export function findLosses(ctx: JobContext, role: PodRole, attempt: number): { r
       }
       // Gone before its rank recorded its UID: the controller saw this attempt's scheduled pod deleted.
       const vanished = o.vanishedPods?.get(podKey);
-      if (vanished !== undefined && vanished.attempt === attempt && vanished.role === role && (pod === undefined || pod.uid !== vanished.uid)) {
+      if (vanished !== undefined && vanished.attempt === attempt && (pod === undefined || pod.uid !== vanished.uid)) {
         losses.push({ pod: podKey, uid: vanished.uid, reason: 'PodDeleted', message: `pod ${podKey} was deleted` });
         continue;
       }

@@ -170,7 +170,7 @@ export class SimKubelet {
     }
     const uid = pod.metadata.uid ?? '';
     if (run !== undefined && run.uid !== uid) this.finish(key, run);
-    if (this.exited.get(key)?.uid !== undefined && this.exited.get(key)?.uid !== uid) this.exited.delete(key);
+    if (this.exited.has(key) && this.exited.get(key)!.uid !== uid) this.exited.delete(key); // a new pod of the same name
     const spec = pod['spec'] as PodSpec;
     const phase = (pod['status'] as { phase?: string } | undefined)?.phase ?? 'Pending';
     if (spec.nodeName === undefined || spec.nodeName === '') {
